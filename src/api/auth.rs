@@ -1,0 +1,125 @@
+//! Authentication and authorization. [`authenticate`] (middleware on `/v1`) turns the bearer
+//! token into the caller's [`ApiKey`] before any handler or body parsing runs, so a request
+//! without a valid key gets 401 whatever else is wrong with it. Handlers then state what they
+//! need in their signature with [`Authorized<P>`], which answers 403 when the key lacks it.
+
+use std::future::{ready, Ready};
+use std::marker::PhantomData;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, Error, FromRequest, HttpMessage, HttpRequest};
+use secrecy::SecretString;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::api_key::{token_hash, ApiKey};
+use crate::domain::Role;
+use crate::storage;
+
+/// Middleware: resolves `Authorization: Bearer <token>` to a live API key.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let token = bearer_token(req.request())?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
+    let key = storage::api_keys::find_by_token_hash(&state.pool, &token_hash(&token))
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "InvalidToken",
+                "The API key is unknown or has been revoked.",
+            )
+        })?;
+    req.extensions_mut().insert(key);
+    next.call(req).await
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<SecretString, ApiError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized(
+            "MissingToken",
+            "Send an API key as Authorization: Bearer <token>.",
+        )
+    })?;
+    let value = value.to_str().map_err(|_| {
+        ApiError::unauthorized(
+            "InvalidToken",
+            "The Authorization header is not valid text.",
+        )
+    })?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::unauthorized(
+            "InvalidToken",
+            "The Authorization header must be Bearer <token>.",
+        ));
+    }
+    Ok(SecretString::from(token.to_owned()))
+}
+
+/// A kind of access; its roles are the ones sufficient for it.
+pub trait Permission {
+    const ROLES: &'static [Role];
+}
+
+/// Read and write DeliveryConfigs.
+pub struct ManageDeliveryConfigs;
+impl Permission for ManageDeliveryConfigs {
+    const ROLES: &'static [Role] = &[Role::FullAccess, Role::DeliveryConfigAdmin];
+}
+
+/// Read TrackingEvents.
+pub struct ReadTrackingEvents;
+impl Permission for ReadTrackingEvents {
+    const ROLES: &'static [Role] = &[
+        Role::FullAccess,
+        Role::TrackingEventAdmin,
+        Role::TrackingEventReader,
+    ];
+}
+
+/// Write TrackingEvents.
+pub struct ManageTrackingEvents;
+impl Permission for ManageTrackingEvents {
+    const ROLES: &'static [Role] = &[Role::FullAccess, Role::TrackingEventAdmin];
+}
+
+/// Read and write the ErrorConfig.
+pub struct ManageErrorConfig;
+impl Permission for ManageErrorConfig {
+    const ROLES: &'static [Role] = &[Role::FullAccess, Role::ErrorConfigAdmin];
+}
+
+/// The caller's key, proven to hold one of `P::ROLES`.
+pub struct Authorized<P: Permission> {
+    pub key: ApiKey,
+    permission: PhantomData<P>,
+}
+
+impl<P: Permission> FromRequest for Authorized<P> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = match req.extensions().get::<ApiKey>() {
+            // Routes outside `authenticate` must not ask for a permission: fail loudly.
+            None => Err(ApiError::internal(anyhow::anyhow!(
+                "Authorized used on an unauthenticated route"
+            ))),
+            Some(key) if key.has_any_role(P::ROLES) => Ok(Authorized {
+                key: key.clone(),
+                permission: PhantomData,
+            }),
+            Some(key) => Err(ApiError::insufficient_roles(P::ROLES, &key.roles)),
+        };
+        ready(result)
+    }
+}

@@ -1,0 +1,173 @@
+//! `/v1/integrations/deliveryconfig`: where events go. Reads show secrets masked.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::auth::{Authorized, ManageDeliveryConfigs};
+use super::error::{ApiError, ErrorBody};
+use super::json::JsonBody;
+use super::list::{ListPage, ListParams};
+use super::{created, merged, method_not_allowed, path_id, query_pairs, saved_response, AppState};
+use crate::domain::listing::ListQuery;
+use crate::domain::{DeliveryConfig, DeliveryConfigDoc};
+use crate::storage::delivery_configs as store;
+use crate::storage::Saved;
+
+const COLLECTION: &str = "/v1/integrations/deliveryconfig";
+const KIND: &str = "DeliveryConfig";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/integrations/deliveryconfig")
+            .route(web::get().to(list))
+            .route(web::post().to(create))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/integrations/deliveryconfig/{id}")
+            .route(web::get().to(get))
+            .route(web::put().to(put))
+            .route(web::patch().to(patch))
+            .route(web::delete().to(delete))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// List DeliveryConfigs.
+#[utoipa::path(get, path = "/v1/integrations/deliveryconfig", tag = "DeliveryConfigs", operation_id = "DeliveryConfigs.List",
+    params(ListParams),
+    responses(
+        (status = 200, body = ListPage<DeliveryConfigDoc>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    _auth: Authorized<ManageDeliveryConfigs>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = ListQuery::parse(&query_pairs(&req), &store::list_fields())
+        .map_err(|e| ApiError::invalid(e.into()))?;
+    let mut page = store::list(&state.pool, &query).await?;
+    page.items = page.items.iter().map(DeliveryConfigDoc::masked).collect();
+    Ok(HttpResponse::Ok().json(ListPage::new(&query, page)))
+}
+
+/// Create a DeliveryConfig (409 when the ID exists).
+#[utoipa::path(post, path = "/v1/integrations/deliveryconfig", tag = "DeliveryConfigs", operation_id = "DeliveryConfigs.Create",
+    request_body = DeliveryConfigDoc,
+    responses(
+        (status = 201, body = DeliveryConfigDoc),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(
+    _auth: Authorized<ManageDeliveryConfigs>,
+    state: web::Data<AppState>,
+    body: JsonBody<DeliveryConfigDoc>,
+) -> Result<HttpResponse, ApiError> {
+    let config = DeliveryConfig::parse(&body.0, None).map_err(ApiError::invalid)?;
+    let doc = store::insert(&state.pool, &config).await?;
+    Ok(created(COLLECTION, config.id.as_str(), &doc.masked()))
+}
+
+/// Get one DeliveryConfig.
+#[utoipa::path(get, path = "/v1/integrations/deliveryconfig/{id}", tag = "DeliveryConfigs", operation_id = "DeliveryConfigs.Get",
+    params(("id" = String, Path, description = "DeliveryConfig ID")),
+    responses(
+        (status = 200, body = DeliveryConfigDoc),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    _auth: Authorized<ManageDeliveryConfigs>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id)?;
+    let doc = store::get(&state.pool, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(KIND, id.as_str()))?;
+    Ok(HttpResponse::Ok().json(doc.masked()))
+}
+
+/// Create or replace a DeliveryConfig. Masked secrets sent back unchanged keep their stored value.
+#[utoipa::path(put, path = "/v1/integrations/deliveryconfig/{id}", tag = "DeliveryConfigs", operation_id = "DeliveryConfigs.Save",
+    params(("id" = String, Path, description = "DeliveryConfig ID")),
+    request_body = DeliveryConfigDoc,
+    responses(
+        (status = 200, description = "Replaced", body = DeliveryConfigDoc),
+        (status = 201, description = "Created", body = DeliveryConfigDoc),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put(
+    _auth: Authorized<ManageDeliveryConfigs>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: JsonBody<DeliveryConfigDoc>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id)?;
+    let saved = store::save_with(&state.pool, &id, |stored| {
+        let mut doc = body.0;
+        if let Some(stored) = &stored {
+            doc.restore_masked(stored);
+        }
+        DeliveryConfig::parse(&doc, Some(&id)).map_err(ApiError::invalid)
+    })
+    .await?;
+    Ok(saved_response(COLLECTION, id.as_str(), masked(saved)))
+}
+
+/// Merge fields into a DeliveryConfig (JSON Merge Patch: `null` removes a field).
+#[utoipa::path(patch, path = "/v1/integrations/deliveryconfig/{id}", tag = "DeliveryConfigs", operation_id = "DeliveryConfigs.Patch",
+    params(("id" = String, Path, description = "DeliveryConfig ID")),
+    request_body(content = Object, description = "The fields to change"),
+    responses(
+        (status = 200, body = DeliveryConfigDoc),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn patch(
+    _auth: Authorized<ManageDeliveryConfigs>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: JsonBody<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id)?;
+    let saved = store::save_with(&state.pool, &id, |stored| {
+        let stored = stored.ok_or_else(|| ApiError::not_found(KIND, id.as_str()))?;
+        let mut doc = merged(&stored, body.0)?;
+        doc.restore_masked(&stored);
+        DeliveryConfig::parse(&doc, Some(&id)).map_err(ApiError::invalid)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(saved.doc.masked()))
+}
+
+/// Delete a DeliveryConfig (409 listing the TrackingEvents that still use it).
+#[utoipa::path(delete, path = "/v1/integrations/deliveryconfig/{id}", tag = "DeliveryConfigs", operation_id = "DeliveryConfigs.Delete",
+    params(("id" = String, Path, description = "DeliveryConfig ID")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    _auth: Authorized<ManageDeliveryConfigs>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id)?;
+    if store::delete(&state.pool, &id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found(KIND, id.as_str()))
+    }
+}
+
+fn masked(saved: Saved<DeliveryConfigDoc>) -> Saved<DeliveryConfigDoc> {
+    Saved {
+        doc: saved.doc.masked(),
+        created: saved.created,
+    }
+}

@@ -1,0 +1,280 @@
+//! The one error type at the HTTP edge. Every failure a handler can meet becomes an
+//! [`ApiError`], rendered as OrderCloud's `{"Errors":[{"ErrorCode","Message","Data"}]}` with a
+//! stable `ErrorCode` per case. Server-side failures are logged once, with their cause chain,
+//! here; clients get a message that says what happened without operator detail.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use crate::domain::{Invalids, Role};
+use crate::storage::{SaveError, StorageError};
+
+/// `{"Errors":[...]}`: the body of every 4xx and 5xx response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ErrorBody {
+    pub errors: Vec<ErrorItem>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ErrorItem {
+    /// Stable, machine-readable: `NotFound`, `IdExists`, `RequiredField`, `InvalidEventType`…
+    pub error_code: &'static str,
+    pub message: String,
+    /// Case-specific detail, e.g. `{"Field":"Name"}` or the allowed values.
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    errors: Vec<ErrorItem>,
+    /// What went wrong inside, for the log; never shown to the client.
+    cause: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        data: Option<Value>,
+    ) -> Self {
+        ApiError {
+            status,
+            errors: vec![ErrorItem {
+                error_code: code,
+                message: message.into(),
+                data,
+            }],
+            cause: None,
+        }
+    }
+
+    /// 400 with one item per invalid field.
+    pub fn invalid(invalids: Invalids) -> Self {
+        let errors = invalids
+            .0
+            .into_iter()
+            .map(|invalid| {
+                let mut data = json!({ "Field": invalid.field });
+                if let Some(allowed) = invalid.allowed {
+                    data["Allowed"] = json!(allowed);
+                }
+                ErrorItem {
+                    error_code: invalid.code.as_str(),
+                    message: invalid.message,
+                    data: Some(data),
+                }
+            })
+            .collect();
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            errors,
+            cause: None,
+        }
+    }
+
+    pub fn not_found(kind: &str, id: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{kind} not found: {id}"),
+            Some(json!({ "ObjectType": kind, "ObjectID": id })),
+        )
+    }
+
+    pub fn route_not_found(path: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("No resource at {path}."),
+            None,
+        )
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{method} is not allowed on {path}."),
+            None,
+        )
+    }
+
+    pub fn unauthorized(code: &'static str, message: &str) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, message, None)
+    }
+
+    pub fn insufficient_roles(sufficient: &[Role], assigned: &[Role]) -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "InsufficientRoles",
+            format!(
+                "This API key lacks the role for this request; any of these is sufficient: {}.",
+                sufficient
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some(json!({ "SufficientRoles": sufficient, "AssignedRoles": assigned })),
+        )
+    }
+
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidQueryParameter",
+            message,
+            None,
+        )
+    }
+
+    pub fn unavailable(message: &str) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            message,
+            None,
+        )
+    }
+
+    pub fn internal(cause: anyhow::Error) -> Self {
+        ApiError {
+            cause: Some(cause),
+            ..ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "Something went wrong on our side; it has been logged.",
+                None,
+            )
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let first = self
+            .errors
+            .first()
+            .map(|e| e.message.as_str())
+            .unwrap_or("");
+        write!(f, "{} {first}", self.status)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Some(cause) = &self.cause {
+            tracing::error!(
+                error = format!("{cause:#}"),
+                status = self.status.as_u16(),
+                "request failed"
+            );
+        }
+        HttpResponse::build(self.status).json(self.body())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::AlreadyExists { kind, id } => ApiError::new(
+                StatusCode::CONFLICT,
+                "IdExists",
+                format!("{kind} {id} already exists."),
+                Some(json!({ "ObjectType": kind, "ObjectID": id })),
+            ),
+            StorageError::MissingReference { field, kind, id } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "ReferenceNotFound",
+                format!("{field} {id:?} does not name an existing {kind}."),
+                Some(json!({ "Field": field, "ObjectType": kind, "ObjectID": id })),
+            ),
+            StorageError::InUse { kind, id, used_by } => ApiError::new(
+                StatusCode::CONFLICT,
+                "InUse",
+                format!(
+                    "{kind} {id} is still used by {}; remove those first.",
+                    used_by
+                        .iter()
+                        .map(|r| format!("{} {}", r.kind, r.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Some(json!({
+                    "ObjectType": kind,
+                    "ObjectID": id,
+                    "UsedBy": used_by.iter().map(|r| json!({"ObjectType": r.kind, "ObjectID": r.id})).collect::<Vec<_>>(),
+                })),
+            ),
+            StorageError::Database(sqlx::Error::PoolTimedOut) => {
+                tracing::warn!("database pool timed out");
+                ApiError::unavailable("The database is not answering in time; retry shortly.")
+            }
+            StorageError::Database(err) => {
+                ApiError::internal(anyhow::Error::new(err).context("database"))
+            }
+        }
+    }
+}
+
+impl From<SaveError<ApiError>> for ApiError {
+    fn from(err: SaveError<ApiError>) -> Self {
+        match err {
+            SaveError::Rejected(err) => err,
+            SaveError::Storage(err) => err.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Invalid, InvalidCode};
+
+    #[test]
+    fn invalids_render_one_item_per_field() {
+        let mut invalids = Invalids::default();
+        invalids.push(Invalid::required("Name"));
+        invalids.push(Invalid::new(
+            InvalidCode::InvalidUrl,
+            "DeliveryTargets.Http.Endpoint",
+            "bad",
+        ));
+        let body = serde_json::to_value(ApiError::invalid(invalids).body()).unwrap();
+        assert_eq!(
+            body,
+            json!({"Errors":[
+                {"ErrorCode":"RequiredField","Message":"Name is required.","Data":{"Field":"Name"}},
+                {"ErrorCode":"InvalidUrl","Message":"bad","Data":{"Field":"DeliveryTargets.Http.Endpoint"}}
+            ]})
+        );
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let err = ApiError::internal(anyhow::anyhow!("password=hunter2"));
+        assert_eq!(err.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!serde_json::to_string(&err.body())
+            .unwrap()
+            .contains("hunter2"));
+    }
+}

@@ -1,0 +1,220 @@
+//! `JsonBody<T>`: the request-body extractor. It insists on a JSON content type, refuses bodies
+//! over the configured limit before reading them in full, and turns every serde failure into a
+//! precise 400 that names the offending field (`UnknownField`, `InvalidFieldType`, `InvalidJson`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+
+/// The largest body a request may carry, from `server.max_body_bytes`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(1024 * 1024, |l| l.0);
+        let checked = check_content_type(req).and_then(|()| check_declared_length(req, limit));
+        let mut payload = payload.take();
+        Box::pin(async move {
+            checked?;
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidBody",
+                        format!("The body could not be read: {e}"),
+                        None,
+                    )
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            decode_slice(&body).map(JsonBody)
+        })
+    }
+}
+
+fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!(
+                "The body must be sent as Content-Type: application/json; got {}.",
+                if content_type.is_empty() {
+                    "none"
+                } else {
+                    content_type
+                }
+            ),
+            None,
+        ))
+    }
+}
+
+fn check_declared_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(length) if length > limit => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PayloadTooLarge",
+        format!("The body is larger than the {limit}-byte limit."),
+        Some(json!({ "Limit": limit })),
+    )
+}
+
+/// Parses a JSON object into `T`, with errors that name the field. Every request body of this
+/// API is an object; serde would otherwise read a struct from an array, field by position.
+pub fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Err(err) => Err(syntax_error(&err)),
+            Ok(_) => Err(not_an_object()),
+        };
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(describe)?;
+    deserializer.end().map_err(|e| syntax_error(&e))?;
+    Ok(value)
+}
+
+/// Converts an already-parsed JSON object (a merged PATCH document) into `T`.
+pub fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(not_an_object());
+    }
+    serde_path_to_error::deserialize(value).map_err(describe)
+}
+
+fn not_an_object() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidFieldType",
+        "The body must be a JSON object.",
+        Some(json!({ "Field": "(body)" })),
+    )
+}
+
+fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return syntax_error(&inner);
+    }
+    // serde's own wording names the field and the expected ones; only the position is noise.
+    let message = inner.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        let parent = path.rsplit_once('.').map(|(parent, _)| parent);
+        let full = match parent {
+            Some(parent) => format!("{parent}.{field}"),
+            None => field.to_owned(),
+        };
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnknownField",
+            format!("{full} is not a field of this resource: {message}."),
+            Some(json!({ "Field": full })),
+        );
+    }
+    let field = if path == "." {
+        "(body)".to_owned()
+    } else {
+        path
+    };
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidFieldType",
+        format!("{field}: {message}."),
+        Some(json!({ "Field": field })),
+    )
+}
+
+fn syntax_error(err: &serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidJson",
+        format!("The body is not valid JSON: {err}."),
+        Some(json!({ "Line": err.line(), "Column": err.column() })),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DeliveryConfigDoc;
+
+    fn error_of(body: &str) -> Value {
+        let err = decode_slice::<DeliveryConfigDoc>(body.as_bytes()).unwrap_err();
+        serde_json::to_value(err.body()).unwrap()["Errors"][0].clone()
+    }
+
+    #[test]
+    fn syntax_errors_are_invalid_json() {
+        for body in ["{", "{\"Name\":}", "", "{} trailing"] {
+            assert_eq!(error_of(body)["ErrorCode"], "InvalidJson", "{body}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_path() {
+        let err = error_of(r#"{"DeliveryTargets":{"Http":{"Endpont":"x"}}}"#);
+        assert_eq!(err["ErrorCode"], "UnknownField");
+        assert_eq!(err["Data"]["Field"], "DeliveryTargets.Http.Endpont");
+        assert_eq!(error_of(r#"{"Nmae":"x"}"#)["Data"]["Field"], "Nmae");
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let err = error_of(r#"{"Enabled":"yes"}"#);
+        assert_eq!(err["ErrorCode"], "InvalidFieldType");
+        assert_eq!(err["Data"]["Field"], "Enabled");
+        assert_eq!(error_of("[1,2]")["Data"]["Field"], "(body)");
+    }
+}

@@ -1,0 +1,639 @@
+//! DeliveryTargets: where one DeliveryConfig sends its events. [`DeliveryTargetsDoc`] is the
+//! document shape (OrderCloud's field names, used on the wire and in storage); [`DeliveryTargets`]
+//! is the validated form the delivery engine uses. Secrets are kept in the document as given and
+//! only ever shown to API readers through [`DeliveryTargetsDoc::masked`].
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::validation::{optional_text, required_text, Invalid, InvalidCode, Invalids};
+
+/// What a secret reads as through the API. Sending it back unchanged keeps the stored secret.
+pub const MASK: &str = "********";
+
+const MAX_SECRET_LEN: usize = 512;
+const MAX_FIELD_LEN: usize = 200;
+const MAX_URL_LEN: usize = 2048;
+
+/// Sitecore Send's tracker API, used when a SendEvent target names no `ServiceEndpoint`.
+pub const SEND_DEFAULT_ENDPOINT: &str = "https://t.stat-track.com";
+/// Segment's HTTP Tracking API, used when a Segment target names no `Endpoint`.
+pub const SEGMENT_DEFAULT_ENDPOINT: &str = "https://api.segment.io";
+
+/// Header names a custom auth header may not take: they carry the body, the signature or the
+/// connection, and letting a config override them would break delivery or signing.
+const RESERVED_HEADERS: [&str; 9] = [
+    "content-type",
+    "content-length",
+    "host",
+    "connection",
+    "transfer-encoding",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-oc-hash",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct DeliveryTargetsDoc {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpTargetDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_event: Option<SendEventTargetDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discover_event: Option<DiscoverEventTargetDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentTargetDoc>,
+}
+
+/// A customer's HTTP endpoint, signed with `Secret` (Standard Webhooks and OrderCloud's X-oc-hash).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct HttpTargetDoc {
+    pub endpoint: Option<String>,
+    /// Write-only: reads show it masked.
+    pub secret: Option<String>,
+    pub custom_auth_header_name: Option<String>,
+    /// Write-only: reads show it masked.
+    pub custom_auth_header_value: Option<String>,
+}
+
+/// Sitecore Send's website tracker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct SendEventTargetDoc {
+    /// The Send website ID (a UUID).
+    #[serde(rename = "SiteID")]
+    pub site_id: Option<String>,
+    pub service_endpoint: Option<String>,
+}
+
+/// Sitecore Discover's events API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct DiscoverEventTargetDoc {
+    /// The Discover customer key.
+    #[serde(rename = "ClientID")]
+    pub client_id: Option<String>,
+    /// Write-only: reads show it masked.
+    pub api_key: Option<String>,
+    pub service_endpoint: Option<String>,
+}
+
+/// Segment's HTTP Tracking API (a RudderStack data plane works the same).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct SegmentTargetDoc {
+    /// Write-only: reads show it masked.
+    pub write_key: Option<String>,
+    pub endpoint: Option<String>,
+}
+
+/// The validated targets of one DeliveryConfig; at least one is set.
+#[derive(Debug, Clone)]
+pub struct DeliveryTargets {
+    pub http: Option<HttpTarget>,
+    pub send_event: Option<SendEventTarget>,
+    pub discover_event: Option<DiscoverEventTarget>,
+    pub segment: Option<SegmentTarget>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpTarget {
+    pub endpoint: Url,
+    pub secret: Option<SecretString>,
+    pub custom_auth_header: Option<CustomAuthHeader>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomAuthHeader {
+    pub name: String,
+    pub value: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct SendEventTarget {
+    pub site_id: Uuid,
+    pub service_endpoint: Url,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiscoverEventTarget {
+    pub client_id: String,
+    pub api_key: SecretString,
+    pub service_endpoint: Option<Url>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SegmentTarget {
+    pub write_key: SecretString,
+    pub endpoint: Url,
+}
+
+impl DeliveryTargets {
+    /// Validates a targets document; `field` is its path in the enclosing document.
+    pub fn parse(field: &str, doc: &DeliveryTargetsDoc) -> Result<Self, Invalids> {
+        let mut invalids = Invalids::default();
+        let http = doc
+            .http
+            .as_ref()
+            .and_then(|t| invalids.take(HttpTarget::parse(&format!("{field}.Http"), t)));
+        let send_event = doc
+            .send_event
+            .as_ref()
+            .and_then(|t| invalids.take(SendEventTarget::parse(&format!("{field}.SendEvent"), t)));
+        let discover_event = doc.discover_event.as_ref().and_then(|t| {
+            invalids.take(DiscoverEventTarget::parse(
+                &format!("{field}.DiscoverEvent"),
+                t,
+            ))
+        });
+        let segment = doc
+            .segment
+            .as_ref()
+            .and_then(|t| invalids.take(SegmentTarget::parse(&format!("{field}.Segment"), t)));
+        let none_given = doc.http.is_none()
+            && doc.send_event.is_none()
+            && doc.discover_event.is_none()
+            && doc.segment.is_none();
+        if none_given {
+            invalids.push(Invalid::new(
+                InvalidCode::Required,
+                field,
+                format!(
+                    "{field} must hold at least one of Http, SendEvent, DiscoverEvent, Segment."
+                ),
+            ));
+        }
+        invalids.finish(|| DeliveryTargets {
+            http,
+            send_event,
+            discover_event,
+            segment,
+        })
+    }
+
+    /// The document to store: secrets in clear (storage is the only reader of this form).
+    pub fn to_doc(&self) -> DeliveryTargetsDoc {
+        DeliveryTargetsDoc {
+            http: self.http.as_ref().map(|t| HttpTargetDoc {
+                endpoint: Some(t.endpoint.to_string()),
+                secret: t.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+                custom_auth_header_name: t.custom_auth_header.as_ref().map(|h| h.name.clone()),
+                custom_auth_header_value: t
+                    .custom_auth_header
+                    .as_ref()
+                    .map(|h| h.value.expose_secret().to_owned()),
+            }),
+            send_event: self.send_event.as_ref().map(|t| SendEventTargetDoc {
+                site_id: Some(t.site_id.to_string()),
+                service_endpoint: Some(t.service_endpoint.to_string()),
+            }),
+            discover_event: self
+                .discover_event
+                .as_ref()
+                .map(|t| DiscoverEventTargetDoc {
+                    client_id: Some(t.client_id.clone()),
+                    api_key: Some(t.api_key.expose_secret().to_owned()),
+                    service_endpoint: t.service_endpoint.as_ref().map(Url::to_string),
+                }),
+            segment: self.segment.as_ref().map(|t| SegmentTargetDoc {
+                write_key: Some(t.write_key.expose_secret().to_owned()),
+                endpoint: Some(t.endpoint.to_string()),
+            }),
+        }
+    }
+}
+
+impl DeliveryTargetsDoc {
+    /// The same document with every secret replaced by [`MASK`]: what API readers see.
+    pub fn masked(&self) -> Self {
+        let mut doc = self.clone();
+        if let Some(http) = &mut doc.http {
+            mask(&mut http.secret);
+            mask(&mut http.custom_auth_header_value);
+        }
+        if let Some(discover) = &mut doc.discover_event {
+            mask(&mut discover.api_key);
+        }
+        if let Some(segment) = &mut doc.segment {
+            mask(&mut segment.write_key);
+        }
+        doc
+    }
+
+    /// Puts back the stored secret wherever a client sent the mask it was shown, so that a
+    /// GET-then-PUT round trip keeps secrets instead of overwriting them with asterisks.
+    pub fn restore_masked(&mut self, stored: &DeliveryTargetsDoc) {
+        if let (Some(new), Some(old)) = (&mut self.http, &stored.http) {
+            unmask(&mut new.secret, &old.secret);
+            unmask(
+                &mut new.custom_auth_header_value,
+                &old.custom_auth_header_value,
+            );
+        }
+        if let (Some(new), Some(old)) = (&mut self.discover_event, &stored.discover_event) {
+            unmask(&mut new.api_key, &old.api_key);
+        }
+        if let (Some(new), Some(old)) = (&mut self.segment, &stored.segment) {
+            unmask(&mut new.write_key, &old.write_key);
+        }
+    }
+}
+
+fn mask(secret: &mut Option<String>) {
+    if secret.is_some() {
+        *secret = Some(MASK.to_owned());
+    }
+}
+
+fn unmask(secret: &mut Option<String>, stored: &Option<String>) {
+    if secret.as_deref() == Some(MASK) {
+        secret.clone_from(stored);
+    }
+}
+
+impl HttpTarget {
+    fn parse(field: &str, doc: &HttpTargetDoc) -> Result<Self, Invalids> {
+        let mut invalids = Invalids::default();
+        let endpoint = invalids.take(required_url(
+            &format!("{field}.Endpoint"),
+            doc.endpoint.as_deref(),
+        ));
+        let secret = invalids.take(optional_secret(
+            &format!("{field}.Secret"),
+            doc.secret.as_deref(),
+        ));
+        let custom_auth_header = invalids.take(CustomAuthHeader::parse(field, doc));
+        invalids.finish(|| HttpTarget {
+            endpoint: endpoint.expect("checked by finish"),
+            secret: secret.flatten(),
+            custom_auth_header: custom_auth_header.flatten(),
+        })
+    }
+}
+
+impl CustomAuthHeader {
+    fn parse(field: &str, doc: &HttpTargetDoc) -> Result<Option<Self>, Invalid> {
+        let name_field = format!("{field}.CustomAuthHeaderName");
+        let value_field = format!("{field}.CustomAuthHeaderValue");
+        let name = optional_text(
+            &name_field,
+            doc.custom_auth_header_name.as_deref(),
+            MAX_FIELD_LEN,
+        )?;
+        let value = optional_secret(&value_field, doc.custom_auth_header_value.as_deref())?;
+        match (name, value) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(Invalid::new(
+                InvalidCode::Required,
+                &value_field,
+                format!("{value_field} is required when {name_field} is set."),
+            )),
+            (None, Some(_)) => Err(Invalid::new(
+                InvalidCode::Required,
+                &name_field,
+                format!("{name_field} is required when {value_field} is set."),
+            )),
+            (Some(name), Some(value)) => {
+                if !name.bytes().all(is_header_token_byte) {
+                    return Err(Invalid::new(
+                        InvalidCode::InvalidValue,
+                        &name_field,
+                        format!("{name_field} must be a valid HTTP header name."),
+                    ));
+                }
+                if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                    return Err(Invalid::new(
+                        InvalidCode::InvalidValue,
+                        &name_field,
+                        format!(
+                            "{name_field} may not be {name:?}: Trackway sets that header itself."
+                        ),
+                    ));
+                }
+                if !value
+                    .expose_secret()
+                    .bytes()
+                    .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+                {
+                    return Err(Invalid::new(
+                        InvalidCode::InvalidValue,
+                        &value_field,
+                        format!("{value_field} must be printable ASCII."),
+                    ));
+                }
+                Ok(Some(CustomAuthHeader { name, value }))
+            }
+        }
+    }
+}
+
+impl SendEventTarget {
+    fn parse(field: &str, doc: &SendEventTargetDoc) -> Result<Self, Invalids> {
+        let mut invalids = Invalids::default();
+        let site_field = format!("{field}.SiteID");
+        let site_id = invalids.take(
+            required_text(&site_field, doc.site_id.as_deref(), MAX_FIELD_LEN).and_then(|s| {
+                Uuid::parse_str(&s).map_err(|_| {
+                    Invalid::new(
+                        InvalidCode::InvalidValue,
+                        &site_field,
+                        format!("{site_field} must be a UUID (the Sitecore Send website ID)."),
+                    )
+                })
+            }),
+        );
+        let service_endpoint = invalids.take(optional_url(
+            &format!("{field}.ServiceEndpoint"),
+            doc.service_endpoint.as_deref(),
+        ));
+        invalids.finish(|| SendEventTarget {
+            site_id: site_id.expect("checked by finish"),
+            service_endpoint: service_endpoint
+                .flatten()
+                .unwrap_or_else(|| Url::parse(SEND_DEFAULT_ENDPOINT).expect("constant URL")),
+        })
+    }
+}
+
+impl DiscoverEventTarget {
+    fn parse(field: &str, doc: &DiscoverEventTargetDoc) -> Result<Self, Invalids> {
+        let mut invalids = Invalids::default();
+        let client_id = invalids.take(required_text(
+            &format!("{field}.ClientID"),
+            doc.client_id.as_deref(),
+            MAX_FIELD_LEN,
+        ));
+        let api_key = invalids.take(required_secret(
+            &format!("{field}.ApiKey"),
+            doc.api_key.as_deref(),
+        ));
+        let service_endpoint = invalids.take(optional_url(
+            &format!("{field}.ServiceEndpoint"),
+            doc.service_endpoint.as_deref(),
+        ));
+        invalids.finish(|| DiscoverEventTarget {
+            client_id: client_id.expect("checked by finish"),
+            api_key: api_key.expect("checked by finish"),
+            service_endpoint: service_endpoint.flatten(),
+        })
+    }
+}
+
+impl SegmentTarget {
+    fn parse(field: &str, doc: &SegmentTargetDoc) -> Result<Self, Invalids> {
+        let mut invalids = Invalids::default();
+        let write_key = invalids.take(required_secret(
+            &format!("{field}.WriteKey"),
+            doc.write_key.as_deref(),
+        ));
+        let endpoint = invalids.take(optional_url(
+            &format!("{field}.Endpoint"),
+            doc.endpoint.as_deref(),
+        ));
+        invalids.finish(|| SegmentTarget {
+            write_key: write_key.expect("checked by finish"),
+            endpoint: endpoint
+                .flatten()
+                .unwrap_or_else(|| Url::parse(SEGMENT_DEFAULT_ENDPOINT).expect("constant URL")),
+        })
+    }
+}
+
+/// RFC 9110 `tchar`: the bytes a header name may contain.
+fn is_header_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn required_secret(field: &str, value: Option<&str>) -> Result<SecretString, Invalid> {
+    optional_secret(field, value)?.ok_or_else(|| Invalid::required(field))
+}
+
+fn optional_secret(field: &str, value: Option<&str>) -> Result<Option<SecretString>, Invalid> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(MASK) => Err(Invalid::new(
+            InvalidCode::InvalidValue,
+            field,
+            format!("{field} is masked ({MASK}) but no secret is stored to keep; send the secret itself."),
+        )),
+        Some(secret) if secret.len() > MAX_SECRET_LEN => Err(Invalid::new(
+            InvalidCode::InvalidValue,
+            field,
+            format!("{field} must be at most {MAX_SECRET_LEN} bytes."),
+        )),
+        Some(secret) => Ok(Some(SecretString::from(secret.to_owned()))),
+    }
+}
+
+fn required_url(field: &str, value: Option<&str>) -> Result<Url, Invalid> {
+    optional_url(field, value)?.ok_or_else(|| Invalid::required(field))
+}
+
+/// An absolute `http`/`https` URL with a host and no credentials in it.
+fn optional_url(field: &str, value: Option<&str>) -> Result<Option<Url>, Invalid> {
+    let Some(text) = value.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| {
+        Invalid::new(
+            InvalidCode::InvalidUrl,
+            field,
+            format!("{field} must be an absolute http or https URL: {why}."),
+        )
+    };
+    if text.len() > MAX_URL_LEN {
+        return Err(invalid(&format!("longer than {MAX_URL_LEN} characters")));
+    }
+    let url = Url::parse(text).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(&format!(
+            "scheme {:?} is not http or https",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("it has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "credentials belong in Secret or CustomAuthHeaderValue, not the URL",
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(invalid("it has a #fragment, which is never sent"));
+    }
+    Ok(Some(url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(endpoint: &str) -> DeliveryTargetsDoc {
+        DeliveryTargetsDoc {
+            http: Some(HttpTargetDoc {
+                endpoint: Some(endpoint.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn codes(result: Result<DeliveryTargets, Invalids>) -> Vec<(InvalidCode, String)> {
+        result
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|i| (i.code, i.field))
+            .collect()
+    }
+
+    #[test]
+    fn accepts_http_and_https_endpoints() {
+        for url in ["https://example.com/hook", "http://127.0.0.1:9000/x?y=1"] {
+            let targets = DeliveryTargets::parse("DeliveryTargets", &http(url)).unwrap();
+            assert_eq!(targets.http.unwrap().endpoint.as_str(), url);
+        }
+    }
+
+    #[test]
+    fn rejects_endpoints_that_are_not_absolute_http_urls() {
+        for url in [
+            "example.com/hook",
+            "/relative",
+            "ftp://example.com",
+            "https://user:pw@x.com",
+            "http://",
+            "mailto:a@b.c",
+        ] {
+            assert_eq!(
+                codes(DeliveryTargets::parse("DeliveryTargets", &http(url))),
+                vec![(
+                    InvalidCode::InvalidUrl,
+                    "DeliveryTargets.Http.Endpoint".to_owned()
+                )],
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_targets_document_is_rejected() {
+        assert_eq!(
+            codes(DeliveryTargets::parse(
+                "DeliveryTargets",
+                &DeliveryTargetsDoc::default()
+            )),
+            vec![(InvalidCode::Required, "DeliveryTargets".to_owned())]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let doc = DeliveryTargetsDoc {
+            http: Some(HttpTargetDoc::default()),
+            send_event: Some(SendEventTargetDoc {
+                site_id: Some("not-a-uuid".into()),
+                service_endpoint: None,
+            }),
+            discover_event: Some(DiscoverEventTargetDoc::default()),
+            segment: Some(SegmentTargetDoc::default()),
+        };
+        let fields: Vec<String> = codes(DeliveryTargets::parse("T", &doc))
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "T.Http.Endpoint",
+                "T.SendEvent.SiteID",
+                "T.DiscoverEvent.ClientID",
+                "T.DiscoverEvent.ApiKey",
+                "T.Segment.WriteKey"
+            ]
+        );
+    }
+
+    #[test]
+    fn custom_auth_header_needs_both_halves_and_a_free_name() {
+        let mut doc = http("https://x.test");
+        let target = doc.http.as_mut().unwrap();
+        target.custom_auth_header_name = Some("X-Api-Key".into());
+        assert_eq!(
+            codes(DeliveryTargets::parse("T", &doc)),
+            vec![(
+                InvalidCode::Required,
+                "T.Http.CustomAuthHeaderValue".to_owned()
+            )]
+        );
+        let target = doc.http.as_mut().unwrap();
+        target.custom_auth_header_value = Some("k".into());
+        assert!(DeliveryTargets::parse("T", &doc).is_ok());
+        let target = doc.http.as_mut().unwrap();
+        target.custom_auth_header_name = Some("webhook-signature".into());
+        assert_eq!(
+            codes(DeliveryTargets::parse("T", &doc))[0].0,
+            InvalidCode::InvalidValue
+        );
+        let target = doc.http.as_mut().unwrap();
+        target.custom_auth_header_name = Some("Bad Header".into());
+        assert_eq!(
+            codes(DeliveryTargets::parse("T", &doc))[0].0,
+            InvalidCode::InvalidValue
+        );
+    }
+
+    #[test]
+    fn defaults_fill_vendor_endpoints() {
+        let doc = DeliveryTargetsDoc {
+            send_event: Some(SendEventTargetDoc {
+                site_id: Some("6c0f7f8e-2a55-4b51-9a57-4a4e5c1f0d11".into()),
+                service_endpoint: None,
+            }),
+            segment: Some(SegmentTargetDoc {
+                write_key: Some("wk".into()),
+                endpoint: None,
+            }),
+            ..Default::default()
+        };
+        let targets = DeliveryTargets::parse("T", &doc).unwrap();
+        assert_eq!(
+            targets.send_event.unwrap().service_endpoint.as_str(),
+            "https://t.stat-track.com/"
+        );
+        assert_eq!(
+            targets.segment.unwrap().endpoint.as_str(),
+            "https://api.segment.io/"
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_for_readers_and_restored_from_the_mask() {
+        let mut stored = http("https://x.test");
+        stored.http.as_mut().unwrap().secret = Some("s3cret".into());
+        let masked = stored.masked();
+        assert_eq!(masked.http.as_ref().unwrap().secret.as_deref(), Some(MASK));
+        assert!(!serde_json::to_string(&masked).unwrap().contains("s3cret"));
+
+        let mut round_trip = masked.clone();
+        round_trip.restore_masked(&stored);
+        assert_eq!(round_trip, stored);
+    }
+
+    #[test]
+    fn a_mask_with_nothing_to_restore_is_rejected() {
+        let mut doc = http("https://x.test");
+        doc.http.as_mut().unwrap().secret = Some(MASK.into());
+        assert_eq!(
+            codes(DeliveryTargets::parse("T", &doc)),
+            vec![(InvalidCode::InvalidValue, "T.Http.Secret".to_owned())]
+        );
+    }
+}

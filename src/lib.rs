@@ -1,0 +1,26 @@
+//! Trackway: a tracking-event delivery gateway for commerce platforms.
+//!
+//! Admins configure, through an OrderCloud-shaped REST API, *DeliveryConfigs* (where events go:
+//! HTTP webhooks, Sitecore Send, Sitecore Discover, Segment) and *TrackingEvents* (which event
+//! type, from which API client, goes to which DeliveryConfig). The commerce platform posts
+//! triggers; Trackway hydrates them and delivers them, signed and durably retried.
+//!
+//! # Layout
+//! - [`domain`] — pure types (IDs, event types, targets, policies, list options); parsing of
+//!   untrusted input happens here and only here. No I/O.
+//! - [`storage`] — PostgreSQL, one module per aggregate; maps named constraints to errors.
+//! - [`api`] — actix-web handlers, one file per resource, plus auth, errors and the OpenAPI spec.
+//! - [`config`] — layered settings, validated at boot.
+//! - [`startup`] — builds the server (binding its own listener) and runs migrations.
+//! - [`telemetry`] — logging.
+//!
+//! `src/main.rs` is only the command line.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

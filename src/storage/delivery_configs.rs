@@ -1,0 +1,221 @@
+//! DeliveryConfigs: the `delivery_configs` table.
+
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::listing::{self, Column, Page};
+use super::{classify, Reference, SaveError, Saved, StorageError};
+use crate::domain::delivery_config::DeliveryPolicyDoc;
+use crate::domain::listing::{FieldKind, ListField, ListQuery};
+use crate::domain::targets::DeliveryTargetsDoc;
+use crate::domain::{DeliveryConfig, DeliveryConfigDoc, ResourceId};
+
+const COLUMNS: &[Column] = &[
+    Column {
+        field: ListField {
+            name: "ID",
+            kind: FieldKind::Text,
+            searched_by_default: true,
+        },
+        sql: "id",
+    },
+    Column {
+        field: ListField {
+            name: "Name",
+            kind: FieldKind::Text,
+            searched_by_default: true,
+        },
+        sql: "name",
+    },
+    Column {
+        field: ListField {
+            name: "Enabled",
+            kind: FieldKind::Bool,
+            searched_by_default: false,
+        },
+        sql: "enabled",
+    },
+    Column {
+        field: ListField {
+            name: "DeliveryTargets.Http.Endpoint",
+            kind: FieldKind::Text,
+            searched_by_default: false,
+        },
+        sql: "targets->'Http'->>'Endpoint'",
+    },
+];
+
+const SELECT: &str = "SELECT id, name, enabled, targets, policy";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    name: String,
+    enabled: bool,
+    targets: Json<DeliveryTargetsDoc>,
+    policy: Json<DeliveryPolicyDoc>,
+}
+
+impl From<Row> for DeliveryConfigDoc {
+    fn from(row: Row) -> Self {
+        DeliveryConfigDoc {
+            id: Some(row.id),
+            name: Some(row.name),
+            enabled: Some(row.enabled),
+            delivery_targets: Some(row.targets.0),
+            delivery_policy: Some(row.policy.0),
+        }
+    }
+}
+
+/// The fields a DeliveryConfig list can be searched, sorted and filtered on.
+pub fn list_fields() -> Vec<ListField> {
+    listing::fields(COLUMNS)
+}
+
+/// Creates a DeliveryConfig; [`StorageError::AlreadyExists`] when the ID is taken.
+pub async fn insert(
+    pool: &PgPool,
+    config: &DeliveryConfig,
+) -> Result<DeliveryConfigDoc, StorageError> {
+    let doc = config.to_doc();
+    sqlx::query(
+        "INSERT INTO delivery_configs (id, name, enabled, targets, policy) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(config.id.as_str())
+    .bind(&config.name)
+    .bind(config.enabled)
+    .bind(Json(&doc.delivery_targets))
+    .bind(Json(&doc.delivery_policy))
+    .execute(pool)
+    .await
+    .map_err(|e| classify(e, config.id.as_str(), ""))?;
+    Ok(doc)
+}
+
+pub async fn get(
+    pool: &PgPool,
+    id: &ResourceId,
+) -> Result<Option<DeliveryConfigDoc>, StorageError> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} FROM delivery_configs WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(Into::into))
+}
+
+pub async fn list(
+    pool: &PgPool,
+    query: &ListQuery,
+) -> Result<Page<DeliveryConfigDoc>, StorageError> {
+    let page: Page<Row> =
+        listing::list(pool, SELECT, "delivery_configs", "id", COLUMNS, query).await?;
+    Ok(Page {
+        items: page.items.into_iter().map(Into::into).collect(),
+        total: page.total,
+    })
+}
+
+/// Read-modify-write under a row lock: `change` sees the stored document (if any) and returns
+/// the config to store, or refuses. Serves PUT (create or replace) and PATCH (merge).
+pub async fn save_with<E>(
+    pool: &PgPool,
+    id: &ResourceId,
+    change: impl FnOnce(Option<DeliveryConfigDoc>) -> Result<DeliveryConfig, E>,
+) -> Result<Saved<DeliveryConfigDoc>, SaveError<E>> {
+    let mut tx = pool.begin().await?;
+    let stored: Option<Row> = sqlx::query_as(&format!(
+        "{SELECT} FROM delivery_configs WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let config = change(stored.map(Into::into)).map_err(SaveError::Rejected)?;
+    let doc = config.to_doc();
+    let created: bool = sqlx::query_scalar(
+        "INSERT INTO delivery_configs (id, name, enabled, targets, policy) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT ON CONSTRAINT delivery_configs_pkey DO UPDATE
+         SET name = excluded.name, enabled = excluded.enabled, targets = excluded.targets,
+             policy = excluded.policy, updated_at = now()
+         RETURNING (xmax = 0)",
+    )
+    .bind(config.id.as_str())
+    .bind(&config.name)
+    .bind(config.enabled)
+    .bind(Json(&doc.delivery_targets))
+    .bind(Json(&doc.delivery_policy))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Saved { doc, created })
+}
+
+/// Deletes a DeliveryConfig. `Ok(false)` when there was none; [`StorageError::InUse`] listing
+/// the TrackingEvents (and the ErrorConfig) that still name it.
+pub async fn delete(pool: &PgPool, id: &ResourceId) -> Result<bool, StorageError> {
+    let mut tx = pool.begin().await?;
+    let used_by = references(&mut tx, id).await?;
+    if !used_by.is_empty() {
+        return Err(StorageError::InUse {
+            kind: "DeliveryConfig",
+            id: id.to_string(),
+            used_by,
+        });
+    }
+    let deleted = sqlx::query("DELETE FROM delivery_configs WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await;
+    match deleted {
+        Ok(result) => {
+            tx.commit().await?;
+            Ok(result.rows_affected() == 1)
+        }
+        // A TrackingEvent naming this config committed between our check and the delete.
+        Err(err)
+            if err
+                .as_database_error()
+                .is_some_and(|e| e.is_foreign_key_violation()) =>
+        {
+            drop(tx);
+            let mut tx = pool.begin().await?;
+            Err(StorageError::InUse {
+                kind: "DeliveryConfig",
+                id: id.to_string(),
+                used_by: references(&mut tx, id).await?,
+            })
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn references(
+    tx: &mut Transaction<'_, Postgres>,
+    id: &ResourceId,
+) -> Result<Vec<Reference>, sqlx::Error> {
+    let tracking_events: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM tracking_events WHERE delivery_config_id = $1 ORDER BY id",
+    )
+    .bind(id.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    let error_config: Option<bool> =
+        sqlx::query_scalar("SELECT true FROM error_config WHERE delivery_config_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+    let mut used_by: Vec<Reference> = tracking_events
+        .into_iter()
+        .map(|id| Reference {
+            kind: "TrackingEvent",
+            id,
+        })
+        .collect();
+    if error_config.is_some() {
+        used_by.push(Reference {
+            kind: "ErrorConfig",
+            id: "ErrorConfig".to_owned(),
+        });
+    }
+    Ok(used_by)
+}

@@ -1,0 +1,140 @@
+//! PostgreSQL access, one file per aggregate. Handlers never write SQL and this module never
+//! sees HTTP: it speaks domain types and [`StorageError`], whose variants come from the named
+//! constraints of `migrations/` — mapped here, in [`classify`], and nowhere else.
+
+pub mod api_keys;
+pub mod delivery_configs;
+pub mod error_config;
+pub mod listing;
+pub mod tracking_events;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::config::DatabaseSettings;
+
+pub use listing::Page;
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{kind} {id:?} already exists")]
+    AlreadyExists { kind: &'static str, id: String },
+    /// A document names another resource that does not exist.
+    #[error("{field} {id:?} names no existing {kind}")]
+    MissingReference {
+        field: &'static str,
+        kind: &'static str,
+        id: String,
+    },
+    /// A resource cannot be deleted while others refer to it.
+    #[error("{kind} {id:?} is still used by {used_by:?}")]
+    InUse {
+        kind: &'static str,
+        id: String,
+        used_by: Vec<Reference>,
+    },
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+/// One resource that refers to another, for [`StorageError::InUse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub kind: &'static str,
+    pub id: String,
+}
+
+/// What a named constraint means to a client.
+enum Constraint {
+    UniqueId {
+        kind: &'static str,
+    },
+    ForeignKey {
+        field: &'static str,
+        kind: &'static str,
+    },
+}
+
+/// Every constraint a client can run into, by the name `migrations/` gives it.
+fn constraint(name: &str) -> Option<Constraint> {
+    Some(match name {
+        "delivery_configs_pkey" => Constraint::UniqueId {
+            kind: "DeliveryConfig",
+        },
+        "tracking_events_pkey" => Constraint::UniqueId {
+            kind: "TrackingEvent",
+        },
+        "tracking_events_delivery_config_fkey" | "error_config_delivery_config_fkey" => {
+            Constraint::ForeignKey {
+                field: "DeliveryConfigID",
+                kind: "DeliveryConfig",
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Turns a constraint violation into the error a client can act on. `id` is the row written,
+/// `referenced_id` the ID its foreign key names.
+pub(crate) fn classify(err: sqlx::Error, id: &str, referenced_id: &str) -> StorageError {
+    let meaning = err
+        .as_database_error()
+        .and_then(|db| db.constraint())
+        .and_then(constraint);
+    match meaning {
+        Some(Constraint::UniqueId { kind }) => StorageError::AlreadyExists {
+            kind,
+            id: id.to_owned(),
+        },
+        Some(Constraint::ForeignKey { field, kind }) => StorageError::MissingReference {
+            field,
+            kind,
+            id: referenced_id.to_owned(),
+        },
+        None => StorageError::Database(err),
+    }
+}
+
+/// The outcome of a read-modify-write: either the caller's closure refused the change, or
+/// storage failed.
+#[derive(Debug)]
+pub enum SaveError<E> {
+    Rejected(E),
+    Storage(StorageError),
+}
+
+impl<E> From<StorageError> for SaveError<E> {
+    fn from(err: StorageError) -> Self {
+        SaveError::Storage(err)
+    }
+}
+
+impl<E> From<sqlx::Error> for SaveError<E> {
+    fn from(err: sqlx::Error) -> Self {
+        SaveError::Storage(StorageError::Database(err))
+    }
+}
+
+/// A saved document and whether saving created it.
+#[derive(Debug)]
+pub struct Saved<T> {
+    pub doc: T,
+    pub created: bool,
+}
+
+/// A pool for the given settings. Connections are made lazily, so this never blocks on the
+/// database; readiness is what `/health/ready` reports.
+pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, crate::config::ConfigError> {
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout())
+        .connect_lazy_with(settings.connect_options()?))
+}
+
+/// Whether the database answers a trivial query.
+pub async fn ping(pool: &PgPool) -> Result<(), StorageError> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}

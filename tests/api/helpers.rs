@@ -1,0 +1,234 @@
+//! The test harness: each test gets its own PostgreSQL database (created and migrated from
+//! scratch), a real server on a free port, and one API key per role.
+
+use std::collections::HashMap;
+
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use sqlx::PgPool;
+use trackway::config::Settings;
+use trackway::domain::{ResourceId, Role};
+use trackway::startup::{self, Application};
+use trackway::storage::api_keys::{self, NewApiKey};
+
+/// The server the tests talk to: `TRACKWAY_TEST_DATABASE_URL` (without a database name), else
+/// the machine's local PostgreSQL.
+pub fn server_url() -> String {
+    std::env::var("TRACKWAY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    tokens: HashMap<Role, SecretString>,
+}
+
+/// A response as tests read it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The first error's code, for the many tests that check one.
+    pub fn error_code(&self) -> &str {
+        self.body["Errors"][0]["ErrorCode"].as_str().unwrap_or("")
+    }
+
+    pub fn error_codes(&self) -> Vec<String> {
+        self.body["Errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["ErrorCode"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Settings for a fresh, uniquely named database that does not exist yet.
+pub fn fresh_settings() -> Settings {
+    let mut settings = Settings::defaults().expect("default settings");
+    let name = format!("trackway_test_{}", uuid::Uuid::new_v4().simple());
+    settings.database.url = SecretString::from(format!("{}/{name}", server_url()));
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.server.max_body_bytes = 64 * 1024;
+    settings
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(fresh_settings()).await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> TestApp {
+        startup::migrate(&settings)
+            .await
+            .expect("migrate the test database");
+        let app = Application::build(&settings)
+            .await
+            .expect("build the application");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let pool = app.pool().clone();
+        tokio::spawn(app.run_until_stopped());
+        let mut tokens = HashMap::new();
+        for role in Role::ALL {
+            let client_ids = if role == Role::TriggerSender {
+                vec![ResourceId::parse("ClientID", "storefront").unwrap()]
+            } else {
+                Vec::new()
+            };
+            let new = NewApiKey {
+                name: format!("test {role}"),
+                roles: vec![role],
+                client_ids,
+            };
+            let (_, token) = api_keys::create(&pool, &new)
+                .await
+                .expect("create a test key");
+            tokens.insert(role, token);
+        }
+        TestApp {
+            address,
+            pool,
+            database_url: settings.database.url.expose_secret().to_owned(),
+            client: reqwest::Client::new(),
+            tokens,
+        }
+    }
+
+    pub fn token(&self, role: Role) -> &str {
+        self.tokens[&role].expose_secret()
+    }
+
+    /// A request with `role`'s key (or none), an optional JSON body, the reply parsed.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        role: Option<Role>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(role) = role {
+            request = request.bearer_auth(self.token(role));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// A request with a raw body and content type, as FullAccess.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(self.token(Role::FullAccess))
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, Some(Role::FullAccess), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(Role::FullAccess), Some(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(Role::FullAccess), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(Role::FullAccess), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(Role::FullAccess), None)
+            .await
+    }
+
+    /// Creates an Http DeliveryConfig with a secret, asserting success.
+    pub async fn create_delivery_config(&self, id: &str) -> Value {
+        let reply = self
+            .post(
+                "/v1/integrations/deliveryconfig",
+                serde_json::json!({
+                    "ID": id, "Name": format!("Config {id}"),
+                    "DeliveryTargets": {"Http": {"Endpoint": "https://hooks.example.com/orders", "Secret": "s3cret"}}
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        reply.body
+    }
+
+    /// Creates a TrackingEvent, asserting success.
+    pub async fn create_tracking_event(
+        &self,
+        id: &str,
+        event_type: &str,
+        delivery_config_id: &str,
+    ) -> Value {
+        let reply = self
+            .post(
+                "/v1/integrations/trackingEvents",
+                serde_json::json!({
+                    "ID": id, "Name": format!("Event {id}"), "EventType": event_type,
+                    "ClientID": "storefront", "DeliveryConfigID": delivery_config_id
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        reply.body
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("response body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
