@@ -21,6 +21,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub delivery: DeliverySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +46,41 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Whether `serve` runs delivery workers.
+    pub workers_enabled: bool,
+    pub workers: usize,
+    pub batch_size: u32,
+    pub lease_seconds: u64,
+    pub poll_interval_ms: u64,
+    pub connect_timeout_seconds: u64,
+    pub max_response_bytes: usize,
+    /// Comma-separated CIDRs that destinations may resolve to although not global.
+    pub allowed_networks: String,
+}
+
+impl DeliverySettings {
+    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.allowed_networks
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                n.parse().map_err(|_| ConfigError::Invalid {
+                    field: "delivery.allowed_networks",
+                    message: format!("{n:?} is not a CIDR such as 127.0.0.0/8"),
+                })
+            })
+            .collect()
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub filter: String,
     pub format: LogFormat,
@@ -62,10 +98,7 @@ pub enum ConfigError {
     #[error("invalid configuration: {0}")]
     Load(#[from] config::ConfigError),
     #[error("invalid configuration: {field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: String },
 }
 
 impl Settings {
@@ -75,17 +108,13 @@ impl Settings {
     }
 
     /// Loads the layers with `env` standing in for the process environment.
-    pub fn load_with_env(
-        file: Option<&Path>,
-        env: HashMap<String, String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load_with_env(file: Option<&Path>, env: HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
         }
         if !env.contains_key("TRACKWAY__DATABASE__URL") {
-            builder =
-                builder.set_override_option("database.url", env.get("DATABASE_URL").cloned())?;
+            builder = builder.set_override_option("database.url", env.get("DATABASE_URL").cloned())?;
         }
         let settings: Settings = builder
             .add_source(
@@ -125,6 +154,20 @@ impl Settings {
             });
         }
         self.database.connect_options()?;
+        self.delivery.allowed_networks()?;
+        let delivery = &self.delivery;
+        if delivery.workers == 0 || delivery.batch_size == 0 {
+            return Err(ConfigError::Invalid {
+                field: "delivery.workers",
+                message: "delivery.workers and delivery.batch_size must be at least 1".into(),
+            });
+        }
+        if delivery.lease_seconds < 2 {
+            return Err(ConfigError::Invalid {
+                field: "delivery.lease_seconds",
+                message: "must be at least 2".into(),
+            });
+        }
         Ok(())
     }
 }
@@ -154,10 +197,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -178,10 +218,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(settings.server.listen.port(), 9999);
-        assert_eq!(
-            settings.database.url.expose_secret(),
-            "postgres://u@db:5432/x"
-        );
+        assert_eq!(settings.database.url.expose_secret(), "postgres://u@db:5432/x");
     }
 
     #[test]
@@ -200,28 +237,18 @@ mod tests {
     #[test]
     fn invalid_values_name_their_field() {
         let cases = [
-            (
-                "TRACKWAY__SERVER__LISTEN",
-                "not-an-address",
-                "server.listen",
-            ),
-            (
-                "TRACKWAY__SERVER__MAX_BODY_BYTES",
-                "lots",
-                "server.max_body_bytes",
-            ),
-            (
-                "TRACKWAY__SERVER__MAX_BODY_BYTES",
-                "10",
-                "server.max_body_bytes",
-            ),
-            (
-                "TRACKWAY__DATABASE__MAX_CONNECTIONS",
-                "0",
-                "database.max_connections",
-            ),
+            ("TRACKWAY__SERVER__LISTEN", "not-an-address", "server.listen"),
+            ("TRACKWAY__SERVER__MAX_BODY_BYTES", "lots", "server.max_body_bytes"),
+            ("TRACKWAY__SERVER__MAX_BODY_BYTES", "10", "server.max_body_bytes"),
+            ("TRACKWAY__DATABASE__MAX_CONNECTIONS", "0", "database.max_connections"),
             ("DATABASE_URL", "mysql://x", "database.url"),
             ("TRACKWAY__LOG__FORMAT", "xml", "log.format"),
+            (
+                "TRACKWAY__DELIVERY__ALLOWED_NETWORKS",
+                "127.0.0.0/8,lan",
+                "delivery.allowed_networks",
+            ),
+            ("TRACKWAY__DELIVERY__LEASE_SECONDS", "1", "delivery.lease_seconds"),
         ];
         for (key, value, field) in cases {
             let err = Settings::load_with_env(None, env(&[(key, value)]))

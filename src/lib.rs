@@ -19,7 +19,9 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod startup;
 pub mod storage;

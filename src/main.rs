@@ -115,9 +115,7 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
         } => {
             let client_ids = client_ids
                 .iter()
-                .map(|c| {
-                    ResourceId::parse("--client-id", c).map_err(|e| anyhow::anyhow!(e.message))
-                })
+                .map(|c| ResourceId::parse("--client-id", c).map_err(|e| anyhow::anyhow!(e.message)))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             if roles.contains(&Role::TriggerSender) && client_ids.is_empty() {
                 anyhow::bail!("a TriggerSender key needs at least one --client-id");
@@ -127,9 +125,7 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
                 roles,
                 client_ids,
             };
-            let (key, token) = api_keys::create(&pool, &new)
-                .await
-                .context("cannot store the key")?;
+            let (key, token) = api_keys::create(&pool, &new).await.context("cannot store the key")?;
             println!("created API key {} ({})", key.id, key.name);
             println!("roles: {}", join(&key.roles));
             if !key.client_ids.is_empty() {
@@ -165,9 +161,5 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn join(items: &[impl std::fmt::Display]) -> String {
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }

@@ -3,6 +3,8 @@
 //! missing) to the current schema.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Compress};
@@ -11,33 +13,70 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{PgPool, Postgres};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::api::json::BodyLimit;
 use crate::api::paths::Routes;
 use crate::api::{self, AppState};
+use crate::clock::Clock;
 use crate::config::Settings;
+use crate::delivery::Dispatcher;
 use crate::storage;
 
 pub struct Application {
     port: u16,
     server: Server,
     pool: PgPool,
+    dispatcher: Arc<Dispatcher>,
+    workers: Vec<JoinHandle<()>>,
+    stop_workers: watch::Sender<bool>,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
     /// Connects (lazily) to the database and binds the HTTP listener; nothing is served until
     /// [`Application::run_until_stopped`].
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Application::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// As [`Application::build`], with the engine reading time from `clock`. Delivery workers
+    /// start when `delivery.workers_enabled`; tests turn them off and call
+    /// [`Dispatcher::deliver_due`] themselves.
+    pub async fn build_with_clock(settings: &Settings, clock: Clock) -> anyhow::Result<Self> {
         let pool = storage::pool(&settings.database)?;
-        let listener = TcpListener::bind(settings.server.listen).with_context(|| {
-            format!(
-                "cannot listen on {} (server.listen)",
-                settings.server.listen
-            )
-        })?;
+        let dispatcher = Arc::new(Dispatcher::new(pool.clone(), clock.clone(), &settings.delivery)?);
+        let listener = TcpListener::bind(settings.server.listen)
+            .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
         let port = listener.local_addr()?.port();
-        let server = serve(listener, pool.clone(), settings)?;
-        Ok(Application { port, server, pool })
+        let state = AppState {
+            pool: pool.clone(),
+            clock,
+            dispatcher: dispatcher.clone(),
+        };
+        let server = serve(listener, state, settings)?;
+        let (stop_workers, stopped) = watch::channel(false);
+        let workers = if settings.delivery.workers_enabled {
+            (0..settings.delivery.workers)
+                .map(|_| tokio::spawn(dispatcher.clone().run(stopped.clone())))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Application {
+            port,
+            server,
+            pool,
+            dispatcher,
+            workers,
+            stop_workers,
+            shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_seconds),
+        })
+    }
+
+    pub fn dispatcher(&self) -> Arc<Dispatcher> {
+        self.dispatcher.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -48,17 +87,22 @@ impl Application {
         &self.pool
     }
 
-    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish and stops the workers
+    /// (anything they still hold is released when its lease runs out).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let _ = self.stop_workers.send(true);
+        let all = futures_util::future::join_all(self.workers);
+        if tokio::time::timeout(self.shutdown_timeout, all).await.is_err() {
+            tracing::warn!("delivery workers did not stop in time; their leases will expire");
+        }
+        served
     }
 }
 
-fn serve(listener: TcpListener, pool: PgPool, settings: &Settings) -> anyhow::Result<Server> {
-    let state = web::Data::new(AppState { pool });
-    let routes = web::Data::new(Routes::new(
-        api::openapi::path_templates().iter().map(String::as_str),
-    ));
+fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow::Result<Server> {
+    let state = web::Data::new(state);
+    let routes = web::Data::new(Routes::new(api::openapi::path_templates().iter().map(String::as_str)));
     let body_limit = BodyLimit(settings.server.max_body_bytes);
     let server = HttpServer::new(move || {
         App::new()
@@ -89,10 +133,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         tracing::info!("created the database");
     }
     let pool = storage::pool(&settings.database)?;
-    storage::MIGRATOR
-        .run(&pool)
-        .await
-        .context("migrations failed")?;
+    storage::MIGRATOR.run(&pool).await.context("migrations failed")?;
     pool.close().await;
     Ok(())
 }

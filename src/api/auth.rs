@@ -31,29 +31,19 @@ pub async fn authenticate(
     let key = storage::api_keys::find_by_token_hash(&state.pool, &token_hash(&token))
         .await
         .map_err(ApiError::from)?
-        .ok_or_else(|| {
-            ApiError::unauthorized(
-                "InvalidToken",
-                "The API key is unknown or has been revoked.",
-            )
-        })?;
+        .ok_or_else(|| ApiError::unauthorized("InvalidToken", "The API key is unknown or has been revoked."))?;
     req.extensions_mut().insert(key);
     next.call(req).await
 }
 
 fn bearer_token(req: &HttpRequest) -> Result<SecretString, ApiError> {
-    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::unauthorized(
-            "MissingToken",
-            "Send an API key as Authorization: Bearer <token>.",
-        )
-    })?;
-    let value = value.to_str().map_err(|_| {
-        ApiError::unauthorized(
-            "InvalidToken",
-            "The Authorization header is not valid text.",
-        )
-    })?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("MissingToken", "Send an API key as Authorization: Bearer <token>."))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("InvalidToken", "The Authorization header is not valid text."))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
@@ -79,11 +69,7 @@ impl Permission for ManageDeliveryConfigs {
 /// Read TrackingEvents.
 pub struct ReadTrackingEvents;
 impl Permission for ReadTrackingEvents {
-    const ROLES: &'static [Role] = &[
-        Role::FullAccess,
-        Role::TrackingEventAdmin,
-        Role::TrackingEventReader,
-    ];
+    const ROLES: &'static [Role] = &[Role::FullAccess, Role::TrackingEventAdmin, Role::TrackingEventReader];
 }
 
 /// Write TrackingEvents.
@@ -98,10 +84,42 @@ impl Permission for ManageErrorConfig {
     const ROLES: &'static [Role] = &[Role::FullAccess, Role::ErrorConfigAdmin];
 }
 
+/// Post triggers and keep the entity store in sync (TriggerSender keys only for their ClientIDs).
+pub struct SendTriggers;
+impl Permission for SendTriggers {
+    const ROLES: &'static [Role] = &[Role::FullAccess, Role::TriggerSender];
+}
+
+/// Read events and deliveries.
+pub struct ReadDeliveries;
+impl Permission for ReadDeliveries {
+    const ROLES: &'static [Role] = &[
+        Role::FullAccess,
+        Role::DeliveryConfigAdmin,
+        Role::TrackingEventAdmin,
+        Role::TrackingEventReader,
+    ];
+}
+
 /// The caller's key, proven to hold one of `P::ROLES`.
 pub struct Authorized<P: Permission> {
     pub key: ApiKey,
     permission: PhantomData<P>,
+}
+
+impl Authorized<SendTriggers> {
+    /// A TriggerSender key may only speak for its own ClientIDs; FullAccess for any.
+    pub fn check_client(&self, client_id: &crate::domain::ResourceId) -> Result<(), ApiError> {
+        if self.key.roles.contains(&Role::FullAccess) || self.key.client_ids.contains(client_id) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "ClientNotInScope",
+            format!("This API key may not send triggers for ClientID {client_id}."),
+            Some(serde_json::json!({ "ClientID": client_id, "AllowedClientIDs": self.key.client_ids })),
+        ))
+    }
 }
 
 impl<P: Permission> FromRequest for Authorized<P> {

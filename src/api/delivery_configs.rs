@@ -1,7 +1,10 @@
 //! `/v1/integrations/deliveryconfig`: where events go. Reads show secrets masked.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::auth::{Authorized, ManageDeliveryConfigs};
 use super::error::{ApiError, ErrorBody};
@@ -9,8 +12,10 @@ use super::json::JsonBody;
 use super::list::{ListPage, ListParams};
 use super::{created, merged, method_not_allowed, path_id, query_pairs, saved_response, AppState};
 use crate::domain::listing::ListQuery;
+use crate::domain::targets::TargetKind;
 use crate::domain::{DeliveryConfig, DeliveryConfigDoc};
 use crate::storage::delivery_configs as store;
+use crate::storage::delivery_records;
 use crate::storage::Saved;
 
 const COLLECTION: &str = "/v1/integrations/deliveryconfig";
@@ -30,6 +35,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(patch))
             .route(web::delete().to(delete))
             .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/integrations/deliveryconfig/{id}/recover")
+            .route(web::post().to(recover))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/integrations/deliveryconfig/{id}/test")
+            .route(web::post().to(test))
+            .default_service(web::to(method_not_allowed)),
     );
 }
 
@@ -45,8 +60,7 @@ pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::parse(&query_pairs(&req), &store::list_fields())
-        .map_err(|e| ApiError::invalid(e.into()))?;
+    let query = ListQuery::parse(&query_pairs(&req), &store::list_fields()).map_err(|e| ApiError::invalid(e.into()))?;
     let mut page = store::list(&state.pool, &query).await?;
     page.items = page.items.iter().map(DeliveryConfigDoc::masked).collect();
     Ok(HttpResponse::Ok().json(ListPage::new(&query, page)))
@@ -170,4 +184,82 @@ fn masked(saved: Saved<DeliveryConfigDoc>) -> Saved<DeliveryConfigDoc> {
         doc: saved.doc.masked(),
         created: saved.created,
     }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct RecoverIn {
+    /// Re-queue failed deliveries created at or after this time (RFC 3339); all when omitted.
+    pub since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecoverOut {
+    /// How many failed deliveries were queued again.
+    pub requeued: u64,
+}
+
+/// Re-queue this DeliveryConfig's failed deliveries and re-enable its disabled targets.
+#[utoipa::path(post, path = "/v1/integrations/deliveryconfig/{id}/recover", tag = "DeliveryConfigs",
+    operation_id = "DeliveryConfigs.Recover",
+    params(("id" = String, Path, description = "DeliveryConfig ID")),
+    request_body = RecoverIn,
+    responses((status = 200, body = RecoverOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn recover(
+    _auth: Authorized<ManageDeliveryConfigs>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: JsonBody<RecoverIn>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id)?;
+    let requeued = delivery_records::recover(&state.pool, id.as_str(), body.0.since, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found(KIND, id.as_str()))?;
+    Ok(HttpResponse::Ok().json(RecoverOut { requeued }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct TestResultOut {
+    pub target: TargetKind,
+    pub success: bool,
+    pub status_code: Option<u16>,
+    pub error_kind: Option<&'static str>,
+    pub error_message: Option<String>,
+    pub duration_ms: f64,
+}
+
+/// Send a sample message to each of the DeliveryConfig's targets now and report what each
+/// answered. Nothing is queued or retried.
+#[utoipa::path(post, path = "/v1/integrations/deliveryconfig/{id}/test", tag = "DeliveryConfigs",
+    operation_id = "DeliveryConfigs.Test",
+    params(("id" = String, Path, description = "DeliveryConfig ID")),
+    responses((status = 200, body = Vec<TestResultOut>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn test(
+    _auth: Authorized<ManageDeliveryConfigs>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id)?;
+    let doc = store::get(&state.pool, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(KIND, id.as_str()))?;
+    let config = DeliveryConfig::parse(&doc, Some(&id)).map_err(ApiError::invalid)?;
+    let results = state.dispatcher.test(&config, state.clock.now()).await;
+    Ok(HttpResponse::Ok().json(
+        results
+            .into_iter()
+            .map(|(target, result)| TestResultOut {
+                target,
+                success: result.failure.is_none(),
+                status_code: result.status_code,
+                error_kind: result.failure.as_ref().map(|(kind, _)| kind.as_str()),
+                error_message: result.failure.map(|(_, message)| message),
+                duration_ms: result.duration.as_secs_f64() * 1e3,
+            })
+            .collect::<Vec<_>>(),
+    ))
 }

@@ -40,12 +40,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        message: impl Into<String>,
-        data: Option<Value>,
-    ) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>, data: Option<Value>) -> Self {
         ApiError {
             status,
             errors: vec![ErrorItem {
@@ -118,32 +113,18 @@ impl ApiError {
             "InsufficientRoles",
             format!(
                 "This API key lacks the role for this request; any of these is sufficient: {}.",
-                sufficient
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                sufficient.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
             ),
             Some(json!({ "SufficientRoles": sufficient, "AssignedRoles": assigned })),
         )
     }
 
     pub fn invalid_query(message: impl Into<String>) -> Self {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidQueryParameter",
-            message,
-            None,
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "InvalidQueryParameter", message, None)
     }
 
     pub fn unavailable(message: &str) -> Self {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            message,
-            None,
-        )
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message, None)
     }
 
     pub fn internal(cause: anyhow::Error) -> Self {
@@ -167,11 +148,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let first = self
-            .errors
-            .first()
-            .map(|e| e.message.as_str())
-            .unwrap_or("");
+        let first = self.errors.first().map(|e| e.message.as_str()).unwrap_or("");
         write!(f, "{} {first}", self.status)
     }
 }
@@ -229,9 +206,7 @@ impl From<StorageError> for ApiError {
                 tracing::warn!("database pool timed out");
                 ApiError::unavailable("The database is not answering in time; retry shortly.")
             }
-            StorageError::Database(err) => {
-                ApiError::internal(anyhow::Error::new(err).context("database"))
-            }
+            StorageError::Database(err) => ApiError::internal(anyhow::Error::new(err).context("database")),
         }
     }
 }
@@ -273,8 +248,6 @@ mod tests {
     fn internal_errors_hide_their_cause() {
         let err = ApiError::internal(anyhow::anyhow!("password=hunter2"));
         assert_eq!(err.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(!serde_json::to_string(&err.body())
-            .unwrap()
-            .contains("hunter2"));
+        assert!(!serde_json::to_string(&err.body()).unwrap().contains("hunter2"));
     }
 }

@@ -32,10 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 200, body = ErrorConfigDoc),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(
-    _auth: Authorized<ManageErrorConfig>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(_auth: Authorized<ManageErrorConfig>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(current(&state).await?))
 }
 

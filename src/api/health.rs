@@ -39,8 +39,6 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             tracing::warn!(error = %err, "readiness check failed");
             Err(ApiError::unavailable("The database is not reachable."))
         }
-        Err(_) => Err(ApiError::unavailable(
-            "The database did not answer within 2 s.",
-        )),
+        Err(_) => Err(ApiError::unavailable("The database did not answer within 2 s.")),
     }
 }

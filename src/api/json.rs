@@ -56,15 +56,8 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-    {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -72,11 +65,7 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
             "UnsupportedMediaType",
             format!(
                 "The body must be sent as Content-Type: application/json; got {}.",
-                if content_type.is_empty() {
-                    "none"
-                } else {
-                    content_type
-                }
+                if content_type.is_empty() { "none" } else { content_type }
             ),
             None,
         ))
@@ -144,11 +133,7 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     }
     // serde's own wording names the field and the expected ones; only the position is noise.
     let message = inner.to_string();
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(&message)
-        .to_owned();
+    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or_default();
         let parent = path.rsplit_once('.').map(|(parent, _)| parent);
@@ -163,11 +148,7 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
             Some(json!({ "Field": full })),
         );
     }
-    let field = if path == "." {
-        "(body)".to_owned()
-    } else {
-        path
-    };
+    let field = if path == "." { "(body)".to_owned() } else { path };
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "InvalidFieldType",

@@ -35,11 +35,7 @@ impl<T: ToSchema> ListPage<T> {
                 page_size: query.page_size,
                 total_count: page.total,
                 total_pages: page.total.div_ceil(size),
-                item_range: if count == 0 {
-                    [0, 0]
-                } else {
-                    [first, first + count - 1]
-                },
+                item_range: if count == 0 { [0, 0] } else { [first, first + count - 1] },
             },
             items: page.items,
         }
@@ -71,11 +67,7 @@ mod tests {
 
     #[test]
     fn meta_describes_the_page() {
-        let query = ListQuery::parse(
-            &[("page".into(), "2".into()), ("pageSize".into(), "2".into())],
-            &[],
-        )
-        .unwrap();
+        let query = ListQuery::parse(&[("page".into(), "2".into()), ("pageSize".into(), "2".into())], &[]).unwrap();
         let page = ListPage::new(
             &query,
             Page {

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod delivery_configs;
+pub mod entities;
 pub mod error;
 pub mod error_config;
 pub mod health;
@@ -12,7 +13,9 @@ pub mod json;
 pub mod list;
 pub mod openapi;
 pub mod paths;
+pub mod records;
 pub mod tracking_events;
+pub mod triggers;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -23,6 +26,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::delivery::Dispatcher;
 
 use crate::domain::merge::merge_patch;
 use crate::domain::{Invalids, ResourceId};
@@ -32,6 +39,10 @@ use error::ApiError;
 /// What handlers share, behind `web::Data`.
 pub struct AppState {
     pub pool: PgPool,
+    /// The engine's time: manual in tests, the system clock otherwise.
+    pub clock: Clock,
+    /// For `POST .../test`, which sends outside the queue.
+    pub dispatcher: Arc<Dispatcher>,
 }
 
 /// Registers every route. `/v1` sits behind [`auth::authenticate`]; health and the spec do not.
@@ -42,6 +53,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(delivery_configs::configure)
             .configure(tracking_events::configure)
             .configure(error_config::configure)
+            .configure(triggers::configure)
+            .configure(entities::configure)
+            .configure(records::configure)
             .default_service(web::to(not_found)),
     )
     .configure(health::configure)
@@ -55,10 +69,7 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 
 /// The 405 for a known path and a method it does not take.
 pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::method_not_allowed(
-        req.method().as_str(),
-        req.path(),
-    ))
+    Err(ApiError::method_not_allowed(req.method().as_str(), req.path()))
 }
 
 /// Middleware: one log line per request, with its outcome and duration.
@@ -94,21 +105,14 @@ pub(crate) fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
 
 /// A PATCH: the stored document with `patch` merged in (RFC 7386), decoded again so unknown
 /// fields and wrong types are reported exactly as for PUT.
-pub(crate) fn merged<T: Serialize + DeserializeOwned>(
-    stored: &T,
-    patch: Value,
-) -> Result<T, ApiError> {
+pub(crate) fn merged<T: Serialize + DeserializeOwned>(stored: &T, patch: Value) -> Result<T, ApiError> {
     let mut document = serde_json::to_value(stored).map_err(|e| ApiError::internal(e.into()))?;
     merge_patch(&mut document, patch);
     json::decode_value(document)
 }
 
 /// 201 with a Location when a PUT created the resource, 200 when it replaced it.
-pub(crate) fn saved_response<T: Serialize>(
-    collection: &str,
-    id: &str,
-    saved: Saved<T>,
-) -> HttpResponse {
+pub(crate) fn saved_response<T: Serialize>(collection: &str, id: &str, saved: Saved<T>) -> HttpResponse {
     if saved.created {
         created(collection, id, &saved.doc)
     } else {

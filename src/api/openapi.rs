@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{delivery_configs, error_config, health, tracking_events};
+use super::{delivery_configs, entities, error_config, health, records, tracking_events, triggers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +19,14 @@ use super::{delivery_configs, error_config, health, tracking_events};
         delivery_configs::put, delivery_configs::patch, delivery_configs::delete,
         tracking_events::list, tracking_events::create, tracking_events::get,
         tracking_events::put, tracking_events::patch, tracking_events::delete,
+        delivery_configs::recover, delivery_configs::test,
         error_config::get, error_config::put, error_config::patch, error_config::delete,
+        triggers::post, triggers::batch,
+        entities::put_product, entities::get_product, entities::delete_product,
+        entities::put_user, entities::get_user, entities::delete_user,
+        entities::put_order, entities::get_order, entities::delete_order,
+        entities::put_line_item, entities::get_line_item, entities::delete_line_item,
+        records::list_events, records::get_event, records::list_deliveries, records::get_delivery, records::retry,
         health::live, health::ready,
     ),
     modifiers(&BearerAuth),
@@ -58,7 +65,5 @@ pub fn path_templates() -> Vec<String> {
 }
 
 pub async fn serve_yaml() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/yaml")
-        .body(yaml())
+    HttpResponse::Ok().content_type("application/yaml").body(yaml())
 }

@@ -31,19 +31,13 @@ impl Routes {
     /// The canonical spelling of `path` when it differs from it only in the case of literal
     /// segments (or a trailing slash); `None` when it is already canonical or matches nothing.
     pub fn canonical(&self, path: &str) -> Option<String> {
-        let segments: Vec<&str> = path
-            .trim_start_matches('/')
-            .trim_end_matches('/')
-            .split('/')
-            .collect();
+        let segments: Vec<&str> = path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
         let template = self.0.iter().find(|t| {
             t.len() == segments.len()
-                && t.iter()
-                    .zip(&segments)
-                    .all(|(literal, segment)| match literal {
-                        Some(literal) => literal.eq_ignore_ascii_case(segment),
-                        None => !segment.is_empty(),
-                    })
+                && t.iter().zip(&segments).all(|(literal, segment)| match literal {
+                    Some(literal) => literal.eq_ignore_ascii_case(segment),
+                    None => !segment.is_empty(),
+                })
         })?;
         let canonical: String = template
             .iter()
@@ -100,8 +94,7 @@ mod tests {
             Some("/v1/integrations/deliveryconfig")
         );
         assert_eq!(
-            r.canonical("/v1/integrations/TRACKINGEVENTS/MyID")
-                .as_deref(),
+            r.canonical("/v1/integrations/TRACKINGEVENTS/MyID").as_deref(),
             Some("/v1/integrations/trackingEvents/MyID")
         );
         assert_eq!(

@@ -45,8 +45,7 @@ pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::parse(&query_pairs(&req), &store::list_fields())
-        .map_err(|e| ApiError::invalid(e.into()))?;
+    let query = ListQuery::parse(&query_pairs(&req), &store::list_fields()).map_err(|e| ApiError::invalid(e.into()))?;
     let page = store::list(&state.pool, &query).await?;
     Ok(HttpResponse::Ok().json(ListPage::new(&query, page)))
 }

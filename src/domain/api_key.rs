@@ -52,10 +52,7 @@ mod tests {
         assert!(a.expose_secret().starts_with(TOKEN_PREFIX));
         assert_eq!(a.expose_secret().len(), TOKEN_PREFIX.len() + 43);
         assert_ne!(a.expose_secret(), b.expose_secret());
-        assert_eq!(
-            token_hash(&a),
-            token_hash(&a.expose_secret().to_owned().into())
-        );
+        assert_eq!(token_hash(&a), token_hash(&a.expose_secret().to_owned().into()));
         assert_ne!(token_hash(&a), token_hash(&b));
     }
 

@@ -15,8 +15,7 @@ const MAX_NAME_LEN: usize = 100;
 
 /// The Standard Webhooks schedule: seconds to wait before each retry after the first attempt
 /// (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h).
-pub const DEFAULT_RETRY_SCHEDULE: [u32; 9] =
-    [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400];
+pub const DEFAULT_RETRY_SCHEDULE: [u32; 9] = [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400];
 pub const DEFAULT_TIMEOUT_SECONDS: u32 = 15;
 pub const MAX_TIMEOUT_SECONDS: u32 = 30;
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 16;
@@ -40,6 +39,11 @@ pub struct DeliveryConfigDoc {
     pub delivery_targets: Option<DeliveryTargetsDoc>,
     /// How deliveries to these targets are retried and throttled; defaults apply to what is omitted.
     pub delivery_policy: Option<DeliveryPolicyDoc>,
+    /// Read-only (ignored on writes): targets the engine switched off after a 410 Gone, and
+    /// why. `POST .../recover` re-enables them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub disabled_targets: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -94,10 +98,7 @@ impl Default for DeliveryPolicy {
 
 /// Checks that a body's `ID`, when given, names the resource in the URL. Renaming through
 /// PUT/PATCH is not supported: TrackingEvents and deliveries refer to the old ID.
-pub fn id_matching_path(
-    body_id: Option<&str>,
-    path_id: &ResourceId,
-) -> Result<ResourceId, Invalid> {
+pub fn id_matching_path(body_id: Option<&str>, path_id: &ResourceId) -> Result<ResourceId, Invalid> {
     match body_id {
         None => Ok(path_id.clone()),
         Some(id) if id == path_id.as_str() => Ok(path_id.clone()),
@@ -123,10 +124,7 @@ impl DeliveryConfig {
             None => Err(Invalids::from(Invalid::required("DeliveryTargets"))),
             Some(targets) => DeliveryTargets::parse("DeliveryTargets", targets),
         });
-        let policy = invalids.take(DeliveryPolicy::parse(
-            "DeliveryPolicy",
-            doc.delivery_policy.as_ref(),
-        ));
+        let policy = invalids.take(DeliveryPolicy::parse("DeliveryPolicy", doc.delivery_policy.as_ref()));
         invalids.finish(|| DeliveryConfig {
             id: id.expect("checked by finish"),
             name: name.expect("checked by finish"),
@@ -144,6 +142,7 @@ impl DeliveryConfig {
             enabled: Some(self.enabled),
             delivery_targets: Some(self.targets.to_doc()),
             delivery_policy: Some(self.policy.to_doc()),
+            disabled_targets: None,
         }
     }
 }
@@ -152,10 +151,7 @@ impl DeliveryConfigDoc {
     /// What API readers see: the same document with secrets masked.
     pub fn masked(&self) -> Self {
         DeliveryConfigDoc {
-            delivery_targets: self
-                .delivery_targets
-                .as_ref()
-                .map(DeliveryTargetsDoc::masked),
+            delivery_targets: self.delivery_targets.as_ref().map(DeliveryTargetsDoc::masked),
             ..self.clone()
         }
     }
@@ -175,13 +171,8 @@ impl DeliveryPolicy {
             return Ok(defaults);
         };
         let mut invalids = Invalids::default();
-        let out_of_range = |name: &str, message: String| {
-            Invalid::new(
-                InvalidCode::InvalidValue,
-                format!("{field}.{name}"),
-                message,
-            )
-        };
+        let out_of_range =
+            |name: &str, message: String| Invalid::new(InvalidCode::InvalidValue, format!("{field}.{name}"), message);
         let retry_schedule = match &doc.retry_schedule {
             None => defaults.retry_schedule,
             Some(schedule) => {
@@ -194,13 +185,12 @@ impl DeliveryPolicy {
                 if schedule.iter().any(|s| *s > MAX_RETRY_DELAY_SECONDS) {
                     invalids.push(out_of_range(
                         "RetrySchedule",
-                        format!("{field}.RetrySchedule delays must be at most {MAX_RETRY_DELAY_SECONDS} seconds (7 days)."),
+                        format!(
+                            "{field}.RetrySchedule delays must be at most {MAX_RETRY_DELAY_SECONDS} seconds (7 days)."
+                        ),
                     ));
                 }
-                schedule
-                    .iter()
-                    .map(|s| Duration::from_secs(u64::from(*s)))
-                    .collect()
+                schedule.iter().map(|s| Duration::from_secs(u64::from(*s))).collect()
             }
         };
         let timeout_seconds = doc.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
@@ -217,10 +207,7 @@ impl DeliveryPolicy {
                 format!("{field}.MaxInFlight must be between 1 and 1000."),
             ));
         }
-        if doc
-            .rate_limit_per_second
-            .is_some_and(|r| !(1..=100_000).contains(&r))
-        {
+        if doc.rate_limit_per_second.is_some_and(|r| !(1..=100_000).contains(&r)) {
             invalids.push(out_of_range(
                 "RateLimitPerSecond",
                 format!("{field}.RateLimitPerSecond must be between 1 and 100000, or omitted for no limit."),
@@ -295,10 +282,7 @@ mod tests {
         assert_eq!(err.0[0].code, InvalidCode::InvalidId);
         let mut without_id = doc();
         without_id.id = None;
-        assert_eq!(
-            DeliveryConfig::parse(&without_id, Some(&path)).unwrap().id,
-            path
-        );
+        assert_eq!(DeliveryConfig::parse(&without_id, Some(&path)).unwrap().id, path);
     }
 
     #[test]

@@ -58,10 +58,7 @@ impl EventType {
     /// Parses the `EventType` field; the error lists every allowed value.
     pub fn parse(field: &str, value: &str) -> Result<Self, Invalid> {
         value.parse().map_err(|UnknownEventType| {
-            let allowed: Vec<String> = EventType::ALL
-                .iter()
-                .map(|t| t.as_str().to_owned())
-                .collect();
+            let allowed: Vec<String> = EventType::ALL.iter().map(|t| t.as_str().to_owned()).collect();
             Invalid {
                 code: InvalidCode::InvalidEventType,
                 field: field.to_owned(),

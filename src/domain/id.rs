@@ -32,9 +32,7 @@ impl ResourceId {
             return Err(Invalid::new(
                 InvalidCode::InvalidId,
                 field,
-                format!(
-                    "{field} may contain only letters, digits, '_', '.' and '-'; found {bad:?}."
-                ),
+                format!("{field} may contain only letters, digits, '_', '.' and '-'; found {bad:?}."),
             ));
         }
         Ok(ResourceId(value.to_owned()))
@@ -96,10 +94,7 @@ mod tests {
             let err = ResourceId::parse("ID", id).unwrap_err();
             assert_eq!(err.code, InvalidCode::InvalidId, "{id}");
         }
-        assert_eq!(
-            ResourceId::parse("ID", "").unwrap_err().code,
-            InvalidCode::Required
-        );
+        assert_eq!(ResourceId::parse("ID", "").unwrap_err().code, InvalidCode::Required);
     }
 
     #[test]

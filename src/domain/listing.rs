@@ -6,6 +6,8 @@
 //! one must also not match, and `*` matches any run of characters. Text matching is
 //! case-insensitive. Different fields are ANDed.
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use super::validation::{Invalid, InvalidCode};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -24,6 +26,8 @@ pub struct ListField {
 pub enum FieldKind {
     Text,
     Bool,
+    /// A timestamp: filters take `>`, `>=`, `<`, `<=` before an RFC 3339 time or a date.
+    Time,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +66,28 @@ pub enum FilterValue {
     /// A case-insensitive SQL LIKE pattern with `\` as the escape character.
     Like(String),
     Bool(bool),
+    Compare(Comparison, DateTime<Utc>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Equal,
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+}
+
+impl Comparison {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Comparison::Equal => " = ",
+            Comparison::Greater => " > ",
+            Comparison::GreaterOrEqual => " >= ",
+            Comparison::Less => " < ",
+            Comparison::LessOrEqual => " <= ",
+        }
+    }
 }
 
 impl ListQuery {
@@ -100,13 +126,7 @@ impl ListQuery {
         }
         query.search = search_term.map(|term| Search {
             term,
-            fields: search_on.unwrap_or_else(|| {
-                fields
-                    .iter()
-                    .copied()
-                    .filter(|f| f.searched_by_default)
-                    .collect()
-            }),
+            fields: search_on.unwrap_or_else(|| fields.iter().copied().filter(|f| f.searched_by_default).collect()),
         });
         Ok(query)
     }
@@ -131,11 +151,7 @@ fn parse_number(name: &str, value: &str, min: u32, max: u32) -> Result<u32, Inva
         })
 }
 
-fn parse_field_list(
-    param: &str,
-    value: &str,
-    fields: &[ListField],
-) -> Result<Vec<ListField>, Invalid> {
+fn parse_field_list(param: &str, value: &str, fields: &[ListField]) -> Result<Vec<ListField>, Invalid> {
     value
         .split(',')
         .map(str::trim)
@@ -187,6 +203,7 @@ fn parse_filter(field: ListField, value: &str) -> Result<Filter, Invalid> {
                     ))
                 }
             },
+            FieldKind::Time => parse_comparison(field, text)?,
         };
         if negated {
             filter.none_of.push(parsed);
@@ -195,6 +212,37 @@ fn parse_filter(field: ListField, value: &str) -> Result<Filter, Invalid> {
         }
     }
     Ok(filter)
+}
+
+fn parse_comparison(field: ListField, text: &str) -> Result<FilterValue, Invalid> {
+    let (comparison, rest) = [
+        (">=", Comparison::GreaterOrEqual),
+        ("<=", Comparison::LessOrEqual),
+        (">", Comparison::Greater),
+        ("<", Comparison::Less),
+    ]
+    .into_iter()
+    .find_map(|(prefix, c)| text.strip_prefix(prefix).map(|rest| (c, rest)))
+    .unwrap_or((Comparison::Equal, text));
+    let time = DateTime::parse_from_rfc3339(rest)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(rest, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        });
+    time.map(|t| FilterValue::Compare(comparison, t)).ok_or_else(|| {
+        Invalid::new(
+            InvalidCode::InvalidQuery,
+            field.name,
+            format!(
+                "Filter {} takes a time such as >2026-11-01 or <=2026-11-22T10:00:00Z; got {text:?}.",
+                field.name
+            ),
+        )
+    })
 }
 
 /// Turns an OrderCloud filter value into a LIKE pattern: `*` is the wildcard, and LIKE's own
@@ -247,10 +295,7 @@ mod tests {
     ];
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -264,12 +309,7 @@ mod tests {
     fn paging_is_bounded() {
         let q = ListQuery::parse(&pairs(&[("page", "3"), ("PageSize", "100")]), FIELDS).unwrap();
         assert_eq!(q.offset(), 200);
-        for (k, v) in [
-            ("pageSize", "101"),
-            ("pageSize", "0"),
-            ("page", "0"),
-            ("page", "x"),
-        ] {
+        for (k, v) in [("pageSize", "101"), ("pageSize", "0"), ("page", "0"), ("page", "x")] {
             let err = ListQuery::parse(&pairs(&[(k, v)]), FIELDS).unwrap_err();
             assert_eq!(err.code, InvalidCode::InvalidQuery, "{k}={v}");
         }
@@ -277,30 +317,18 @@ mod tests {
 
     #[test]
     fn sort_and_search_name_known_fields() {
-        let q =
-            ListQuery::parse(&pairs(&[("sortBy", "!Name,id"), ("search", "abc")]), FIELDS).unwrap();
+        let q = ListQuery::parse(&pairs(&[("sortBy", "!Name,id"), ("search", "abc")]), FIELDS).unwrap();
         assert_eq!(
-            q.sort
-                .iter()
-                .map(|s| (s.field.name, s.descending))
-                .collect::<Vec<_>>(),
+            q.sort.iter().map(|s| (s.field.name, s.descending)).collect::<Vec<_>>(),
             [("Name", true), ("ID", false)]
         );
         let search = q.search.unwrap();
-        assert_eq!(
-            search.fields.iter().map(|f| f.name).collect::<Vec<_>>(),
-            ["ID", "Name"]
-        );
-        let q = ListQuery::parse(
-            &pairs(&[("search", "abc"), ("searchOn", "EventType")]),
-            FIELDS,
-        )
-        .unwrap();
+        assert_eq!(search.fields.iter().map(|f| f.name).collect::<Vec<_>>(), ["ID", "Name"]);
+        let q = ListQuery::parse(&pairs(&[("search", "abc"), ("searchOn", "EventType")]), FIELDS).unwrap();
         assert_eq!(q.search.unwrap().fields[0].name, "EventType");
         let err = ListQuery::parse(&pairs(&[("sortBy", "Color")]), FIELDS).unwrap_err();
         assert!(
-            err.message
-                .contains("allowed: ID, Name, EventType, Enabled"),
+            err.message.contains("allowed: ID, Name, EventType, Enabled"),
             "{}",
             err.message
         );
@@ -308,25 +336,47 @@ mod tests {
 
     #[test]
     fn filters_support_wildcards_negation_and_alternatives() {
-        let q = ListQuery::parse(
-            &pairs(&[("eventtype", "Line*|!LineItemAdded|Order_1")]),
-            FIELDS,
-        )
-        .unwrap();
+        let q = ListQuery::parse(&pairs(&[("eventtype", "Line*|!LineItemAdded|Order_1")]), FIELDS).unwrap();
         let f = &q.filters[0];
         assert_eq!(f.field.name, "EventType");
         assert_eq!(
             f.any_of,
-            [
-                FilterValue::Like("Line%".into()),
-                FilterValue::Like("Order\\_1".into())
-            ]
+            [FilterValue::Like("Line%".into()), FilterValue::Like("Order\\_1".into())]
         );
         assert_eq!(f.none_of, [FilterValue::Like("LineItemAdded".into())]);
         let q = ListQuery::parse(&pairs(&[("Enabled", "false")]), FIELDS).unwrap();
         assert_eq!(q.filters[0].any_of, [FilterValue::Bool(false)]);
         assert!(ListQuery::parse(&pairs(&[("Enabled", "maybe")]), FIELDS).is_err());
         assert!(ListQuery::parse(&pairs(&[("Colour", "red")]), FIELDS).is_err());
+    }
+
+    #[test]
+    fn time_filters_take_comparisons() {
+        const TIMES: &[ListField] = &[ListField {
+            name: "Date",
+            kind: FieldKind::Time,
+            searched_by_default: false,
+        }];
+        let q = ListQuery::parse(
+            &pairs(&[("Date", ">=2026-11-01"), ("date", "<2026-11-22T10:00:00Z")]),
+            TIMES,
+        )
+        .unwrap();
+        assert_eq!(
+            q.filters[0].any_of,
+            [FilterValue::Compare(
+                Comparison::GreaterOrEqual,
+                "2026-11-01T00:00:00Z".parse().unwrap()
+            )]
+        );
+        assert_eq!(
+            q.filters[1].any_of,
+            [FilterValue::Compare(
+                Comparison::Less,
+                "2026-11-22T10:00:00Z".parse().unwrap()
+            )]
+        );
+        assert!(ListQuery::parse(&pairs(&[("Date", ">soon")]), TIMES).is_err());
     }
 
     #[test]

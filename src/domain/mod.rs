@@ -3,17 +3,22 @@
 //! tested beside its code.
 
 pub mod api_key;
+pub mod attempt;
 pub mod delivery_config;
 pub mod event_type;
+pub mod hydration;
 pub mod id;
 pub mod listing;
 pub mod merge;
+pub mod retry;
 pub mod role;
+pub mod signing;
 pub mod targets;
 pub mod tracking_event;
+pub mod trigger;
 pub mod validation;
 
-pub use delivery_config::{DeliveryConfig, DeliveryConfigDoc, DeliveryPolicy};
+pub use delivery_config::{id_matching_path, DeliveryConfig, DeliveryConfigDoc, DeliveryPolicy};
 pub use event_type::EventType;
 pub use id::ResourceId;
 pub use role::Role;

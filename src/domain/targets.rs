@@ -37,6 +37,43 @@ const RESERVED_HEADERS: [&str; 9] = [
     "x-oc-hash",
 ];
 
+/// The kinds of target, by their field name in `DeliveryTargets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum TargetKind {
+    Http,
+    SendEvent,
+    DiscoverEvent,
+    Segment,
+}
+
+impl TargetKind {
+    pub const ALL: [TargetKind; 4] = [
+        TargetKind::Http,
+        TargetKind::SendEvent,
+        TargetKind::DiscoverEvent,
+        TargetKind::Segment,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Http => "Http",
+            TargetKind::SendEvent => "SendEvent",
+            TargetKind::DiscoverEvent => "DiscoverEvent",
+            TargetKind::Segment => "Segment",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        TargetKind::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+}
+
+impl std::fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct DeliveryTargetsDoc {
@@ -146,27 +183,21 @@ impl DeliveryTargets {
             .send_event
             .as_ref()
             .and_then(|t| invalids.take(SendEventTarget::parse(&format!("{field}.SendEvent"), t)));
-        let discover_event = doc.discover_event.as_ref().and_then(|t| {
-            invalids.take(DiscoverEventTarget::parse(
-                &format!("{field}.DiscoverEvent"),
-                t,
-            ))
-        });
+        let discover_event = doc
+            .discover_event
+            .as_ref()
+            .and_then(|t| invalids.take(DiscoverEventTarget::parse(&format!("{field}.DiscoverEvent"), t)));
         let segment = doc
             .segment
             .as_ref()
             .and_then(|t| invalids.take(SegmentTarget::parse(&format!("{field}.Segment"), t)));
-        let none_given = doc.http.is_none()
-            && doc.send_event.is_none()
-            && doc.discover_event.is_none()
-            && doc.segment.is_none();
+        let none_given =
+            doc.http.is_none() && doc.send_event.is_none() && doc.discover_event.is_none() && doc.segment.is_none();
         if none_given {
             invalids.push(Invalid::new(
                 InvalidCode::Required,
                 field,
-                format!(
-                    "{field} must hold at least one of Http, SendEvent, DiscoverEvent, Segment."
-                ),
+                format!("{field} must hold at least one of Http, SendEvent, DiscoverEvent, Segment."),
             ));
         }
         invalids.finish(|| DeliveryTargets {
@@ -193,14 +224,11 @@ impl DeliveryTargets {
                 site_id: Some(t.site_id.to_string()),
                 service_endpoint: Some(t.service_endpoint.to_string()),
             }),
-            discover_event: self
-                .discover_event
-                .as_ref()
-                .map(|t| DiscoverEventTargetDoc {
-                    client_id: Some(t.client_id.clone()),
-                    api_key: Some(t.api_key.expose_secret().to_owned()),
-                    service_endpoint: t.service_endpoint.as_ref().map(Url::to_string),
-                }),
+            discover_event: self.discover_event.as_ref().map(|t| DiscoverEventTargetDoc {
+                client_id: Some(t.client_id.clone()),
+                api_key: Some(t.api_key.expose_secret().to_owned()),
+                service_endpoint: t.service_endpoint.as_ref().map(Url::to_string),
+            }),
             segment: self.segment.as_ref().map(|t| SegmentTargetDoc {
                 write_key: Some(t.write_key.expose_secret().to_owned()),
                 endpoint: Some(t.endpoint.to_string()),
@@ -210,6 +238,22 @@ impl DeliveryTargets {
 }
 
 impl DeliveryTargetsDoc {
+    /// The kinds of target this document holds, in a fixed order.
+    pub fn kinds(&self) -> Vec<TargetKind> {
+        let present = [
+            self.http.is_some(),
+            self.send_event.is_some(),
+            self.discover_event.is_some(),
+            self.segment.is_some(),
+        ];
+        TargetKind::ALL
+            .into_iter()
+            .zip(present)
+            .filter(|(_, p)| *p)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     /// The same document with every secret replaced by [`MASK`]: what API readers see.
     pub fn masked(&self) -> Self {
         let mut doc = self.clone();
@@ -231,10 +275,7 @@ impl DeliveryTargetsDoc {
     pub fn restore_masked(&mut self, stored: &DeliveryTargetsDoc) {
         if let (Some(new), Some(old)) = (&mut self.http, &stored.http) {
             unmask(&mut new.secret, &old.secret);
-            unmask(
-                &mut new.custom_auth_header_value,
-                &old.custom_auth_header_value,
-            );
+            unmask(&mut new.custom_auth_header_value, &old.custom_auth_header_value);
         }
         if let (Some(new), Some(old)) = (&mut self.discover_event, &stored.discover_event) {
             unmask(&mut new.api_key, &old.api_key);
@@ -260,14 +301,8 @@ fn unmask(secret: &mut Option<String>, stored: &Option<String>) {
 impl HttpTarget {
     fn parse(field: &str, doc: &HttpTargetDoc) -> Result<Self, Invalids> {
         let mut invalids = Invalids::default();
-        let endpoint = invalids.take(required_url(
-            &format!("{field}.Endpoint"),
-            doc.endpoint.as_deref(),
-        ));
-        let secret = invalids.take(optional_secret(
-            &format!("{field}.Secret"),
-            doc.secret.as_deref(),
-        ));
+        let endpoint = invalids.take(required_url(&format!("{field}.Endpoint"), doc.endpoint.as_deref()));
+        let secret = invalids.take(optional_secret(&format!("{field}.Secret"), doc.secret.as_deref()));
         let custom_auth_header = invalids.take(CustomAuthHeader::parse(field, doc));
         invalids.finish(|| HttpTarget {
             endpoint: endpoint.expect("checked by finish"),
@@ -281,11 +316,7 @@ impl CustomAuthHeader {
     fn parse(field: &str, doc: &HttpTargetDoc) -> Result<Option<Self>, Invalid> {
         let name_field = format!("{field}.CustomAuthHeaderName");
         let value_field = format!("{field}.CustomAuthHeaderValue");
-        let name = optional_text(
-            &name_field,
-            doc.custom_auth_header_name.as_deref(),
-            MAX_FIELD_LEN,
-        )?;
+        let name = optional_text(&name_field, doc.custom_auth_header_name.as_deref(), MAX_FIELD_LEN)?;
         let value = optional_secret(&value_field, doc.custom_auth_header_value.as_deref())?;
         match (name, value) {
             (None, None) => Ok(None),
@@ -311,9 +342,7 @@ impl CustomAuthHeader {
                     return Err(Invalid::new(
                         InvalidCode::InvalidValue,
                         &name_field,
-                        format!(
-                            "{name_field} may not be {name:?}: Trackway sets that header itself."
-                        ),
+                        format!("{name_field} may not be {name:?}: Trackway sets that header itself."),
                     ));
                 }
                 if !value
@@ -369,10 +398,7 @@ impl DiscoverEventTarget {
             doc.client_id.as_deref(),
             MAX_FIELD_LEN,
         ));
-        let api_key = invalids.take(required_secret(
-            &format!("{field}.ApiKey"),
-            doc.api_key.as_deref(),
-        ));
+        let api_key = invalids.take(required_secret(&format!("{field}.ApiKey"), doc.api_key.as_deref()));
         let service_endpoint = invalids.take(optional_url(
             &format!("{field}.ServiceEndpoint"),
             doc.service_endpoint.as_deref(),
@@ -388,14 +414,8 @@ impl DiscoverEventTarget {
 impl SegmentTarget {
     fn parse(field: &str, doc: &SegmentTargetDoc) -> Result<Self, Invalids> {
         let mut invalids = Invalids::default();
-        let write_key = invalids.take(required_secret(
-            &format!("{field}.WriteKey"),
-            doc.write_key.as_deref(),
-        ));
-        let endpoint = invalids.take(optional_url(
-            &format!("{field}.Endpoint"),
-            doc.endpoint.as_deref(),
-        ));
+        let write_key = invalids.take(required_secret(&format!("{field}.WriteKey"), doc.write_key.as_deref()));
+        let endpoint = invalids.take(optional_url(&format!("{field}.Endpoint"), doc.endpoint.as_deref()));
         invalids.finish(|| SegmentTarget {
             write_key: write_key.expect("checked by finish"),
             endpoint: endpoint
@@ -452,10 +472,7 @@ fn optional_url(field: &str, value: Option<&str>) -> Result<Option<Url>, Invalid
     }
     let url = Url::parse(text).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(&format!(
-            "scheme {:?} is not http or https",
-            url.scheme()
-        )));
+        return Err(invalid(&format!("scheme {:?} is not http or https", url.scheme())));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("it has no host"));
@@ -486,12 +503,7 @@ mod tests {
     }
 
     fn codes(result: Result<DeliveryTargets, Invalids>) -> Vec<(InvalidCode, String)> {
-        result
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|i| (i.code, i.field))
-            .collect()
+        result.unwrap_err().0.into_iter().map(|i| (i.code, i.field)).collect()
     }
 
     #[test]
@@ -514,10 +526,7 @@ mod tests {
         ] {
             assert_eq!(
                 codes(DeliveryTargets::parse("DeliveryTargets", &http(url))),
-                vec![(
-                    InvalidCode::InvalidUrl,
-                    "DeliveryTargets.Http.Endpoint".to_owned()
-                )],
+                vec![(InvalidCode::InvalidUrl, "DeliveryTargets.Http.Endpoint".to_owned())],
                 "{url}"
             );
         }
@@ -568,26 +577,17 @@ mod tests {
         target.custom_auth_header_name = Some("X-Api-Key".into());
         assert_eq!(
             codes(DeliveryTargets::parse("T", &doc)),
-            vec![(
-                InvalidCode::Required,
-                "T.Http.CustomAuthHeaderValue".to_owned()
-            )]
+            vec![(InvalidCode::Required, "T.Http.CustomAuthHeaderValue".to_owned())]
         );
         let target = doc.http.as_mut().unwrap();
         target.custom_auth_header_value = Some("k".into());
         assert!(DeliveryTargets::parse("T", &doc).is_ok());
         let target = doc.http.as_mut().unwrap();
         target.custom_auth_header_name = Some("webhook-signature".into());
-        assert_eq!(
-            codes(DeliveryTargets::parse("T", &doc))[0].0,
-            InvalidCode::InvalidValue
-        );
+        assert_eq!(codes(DeliveryTargets::parse("T", &doc))[0].0, InvalidCode::InvalidValue);
         let target = doc.http.as_mut().unwrap();
         target.custom_auth_header_name = Some("Bad Header".into());
-        assert_eq!(
-            codes(DeliveryTargets::parse("T", &doc))[0].0,
-            InvalidCode::InvalidValue
-        );
+        assert_eq!(codes(DeliveryTargets::parse("T", &doc))[0].0, InvalidCode::InvalidValue);
     }
 
     #[test]
@@ -608,10 +608,7 @@ mod tests {
             targets.send_event.unwrap().service_endpoint.as_str(),
             "https://t.stat-track.com/"
         );
-        assert_eq!(
-            targets.segment.unwrap().endpoint.as_str(),
-            "https://api.segment.io/"
-        );
+        assert_eq!(targets.segment.unwrap().endpoint.as_str(), "https://api.segment.io/");
     }
 
     #[test]

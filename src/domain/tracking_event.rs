@@ -61,10 +61,7 @@ impl TrackingEvent {
                 .and_then(|t| EventType::parse("EventType", t)),
         );
         let client_id = invalids.take(required_id("ClientID", doc.client_id.as_deref()));
-        let delivery_config_id = invalids.take(required_id(
-            "DeliveryConfigID",
-            doc.delivery_config_id.as_deref(),
-        ));
+        let delivery_config_id = invalids.take(required_id("DeliveryConfigID", doc.delivery_config_id.as_deref()));
         invalids.finish(|| TrackingEvent {
             id: id.expect("checked by finish"),
             name: name.expect("checked by finish"),
@@ -133,13 +130,8 @@ mod tests {
 
     #[test]
     fn reports_every_missing_and_bad_field() {
-        let err = TrackingEvent::parse(
-            &doc(json!({"EventType":"Shipped","ClientID":"bad id"})),
-            None,
-        )
-        .unwrap_err();
-        let got: Vec<(InvalidCode, String)> =
-            err.0.into_iter().map(|i| (i.code, i.field)).collect();
+        let err = TrackingEvent::parse(&doc(json!({"EventType":"Shipped","ClientID":"bad id"})), None).unwrap_err();
+        let got: Vec<(InvalidCode, String)> = err.0.into_iter().map(|i| (i.code, i.field)).collect();
         assert_eq!(
             got,
             [

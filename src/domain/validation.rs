@@ -55,11 +55,7 @@ impl Invalid {
     }
 
     pub fn required(field: &str) -> Self {
-        Invalid::new(
-            InvalidCode::Required,
-            field,
-            format!("{field} is required."),
-        )
+        Invalid::new(InvalidCode::Required, field, format!("{field} is required."))
     }
 }
 
@@ -122,11 +118,7 @@ pub fn required_text(field: &str, value: Option<&str>, max: usize) -> Result<Str
 }
 
 /// An optional string of at most `max` characters; blank counts as absent.
-pub fn optional_text(
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-) -> Result<Option<String>, Invalid> {
+pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, Invalid> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => bounded_text(field, text, max).map(Some),

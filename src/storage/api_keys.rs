@@ -57,10 +57,7 @@ impl Row {
 
 /// Stores a new key and returns it with its token — the only time the token exists outside
 /// the caller's hands.
-pub async fn create(
-    pool: &PgPool,
-    new: &NewApiKey,
-) -> Result<(ApiKey, SecretString), StorageError> {
+pub async fn create(pool: &PgPool, new: &NewApiKey) -> Result<(ApiKey, SecretString), StorageError> {
     let id = Uuid::now_v7();
     let token = generate_token();
     let roles: Vec<&str> = new.roles.iter().map(|r| r.as_str()).collect();
@@ -83,10 +80,7 @@ pub async fn create(
 }
 
 /// The live (not revoked) key whose token hashes to `hash`.
-pub async fn find_by_token_hash(
-    pool: &PgPool,
-    hash: &[u8; 32],
-) -> Result<Option<ApiKey>, StorageError> {
+pub async fn find_by_token_hash(pool: &PgPool, hash: &[u8; 32]) -> Result<Option<ApiKey>, StorageError> {
     let row: Option<Row> = sqlx::query_as(
         "SELECT id, name, roles, client_ids, created_at, revoked_at FROM api_keys
          WHERE token_hash = $1 AND revoked_at IS NULL",
@@ -108,10 +102,9 @@ pub async fn list(pool: &PgPool) -> Result<Vec<ApiKeyRecord>, StorageError> {
 
 /// Revokes a key; `Ok(false)` when no live key has that ID.
 pub async fn revoke(pool: &PgPool, id: Uuid) -> Result<bool, StorageError> {
-    let result =
-        sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .execute(pool)
-            .await?;
+    let result = sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .execute(pool)
+        .await?;
     Ok(result.rows_affected() == 1)
 }

@@ -45,7 +45,7 @@ const COLUMNS: &[Column] = &[
     },
 ];
 
-const SELECT: &str = "SELECT id, name, enabled, targets, policy";
+const SELECT: &str = "SELECT id, name, enabled, targets, policy, disabled_targets";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -54,6 +54,7 @@ struct Row {
     enabled: bool,
     targets: Json<DeliveryTargetsDoc>,
     policy: Json<DeliveryPolicyDoc>,
+    disabled_targets: Json<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl From<Row> for DeliveryConfigDoc {
@@ -64,6 +65,7 @@ impl From<Row> for DeliveryConfigDoc {
             enabled: Some(row.enabled),
             delivery_targets: Some(row.targets.0),
             delivery_policy: Some(row.policy.0),
+            disabled_targets: Some(row.disabled_targets.0).filter(|d| !d.is_empty()),
         }
     }
 }
@@ -74,29 +76,21 @@ pub fn list_fields() -> Vec<ListField> {
 }
 
 /// Creates a DeliveryConfig; [`StorageError::AlreadyExists`] when the ID is taken.
-pub async fn insert(
-    pool: &PgPool,
-    config: &DeliveryConfig,
-) -> Result<DeliveryConfigDoc, StorageError> {
+pub async fn insert(pool: &PgPool, config: &DeliveryConfig) -> Result<DeliveryConfigDoc, StorageError> {
     let doc = config.to_doc();
-    sqlx::query(
-        "INSERT INTO delivery_configs (id, name, enabled, targets, policy) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(config.id.as_str())
-    .bind(&config.name)
-    .bind(config.enabled)
-    .bind(Json(&doc.delivery_targets))
-    .bind(Json(&doc.delivery_policy))
-    .execute(pool)
-    .await
-    .map_err(|e| classify(e, config.id.as_str(), ""))?;
+    sqlx::query("INSERT INTO delivery_configs (id, name, enabled, targets, policy) VALUES ($1, $2, $3, $4, $5)")
+        .bind(config.id.as_str())
+        .bind(&config.name)
+        .bind(config.enabled)
+        .bind(Json(&doc.delivery_targets))
+        .bind(Json(&doc.delivery_policy))
+        .execute(pool)
+        .await
+        .map_err(|e| classify(e, config.id.as_str(), ""))?;
     Ok(doc)
 }
 
-pub async fn get(
-    pool: &PgPool,
-    id: &ResourceId,
-) -> Result<Option<DeliveryConfigDoc>, StorageError> {
+pub async fn get(pool: &PgPool, id: &ResourceId) -> Result<Option<DeliveryConfigDoc>, StorageError> {
     let row: Option<Row> = sqlx::query_as(&format!("{SELECT} FROM delivery_configs WHERE id = $1"))
         .bind(id.as_str())
         .fetch_optional(pool)
@@ -104,12 +98,8 @@ pub async fn get(
     Ok(row.map(Into::into))
 }
 
-pub async fn list(
-    pool: &PgPool,
-    query: &ListQuery,
-) -> Result<Page<DeliveryConfigDoc>, StorageError> {
-    let page: Page<Row> =
-        listing::list(pool, SELECT, "delivery_configs", "id", COLUMNS, query).await?;
+pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<Page<DeliveryConfigDoc>, StorageError> {
+    let page: Page<Row> = listing::list(pool, SELECT, "delivery_configs", "id", COLUMNS, query).await?;
     Ok(Page {
         items: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
@@ -124,13 +114,13 @@ pub async fn save_with<E>(
     change: impl FnOnce(Option<DeliveryConfigDoc>) -> Result<DeliveryConfig, E>,
 ) -> Result<Saved<DeliveryConfigDoc>, SaveError<E>> {
     let mut tx = pool.begin().await?;
-    let stored: Option<Row> = sqlx::query_as(&format!(
-        "{SELECT} FROM delivery_configs WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id.as_str())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let config = change(stored.map(Into::into)).map_err(SaveError::Rejected)?;
+    let stored: Option<Row> = sqlx::query_as(&format!("{SELECT} FROM delivery_configs WHERE id = $1 FOR UPDATE"))
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let stored: Option<DeliveryConfigDoc> = stored.map(Into::into);
+    let stored_disabled = stored.as_ref().and_then(|s| s.disabled_targets.clone());
+    let config = change(stored).map_err(SaveError::Rejected)?;
     let doc = config.to_doc();
     let created: bool = sqlx::query_scalar(
         "INSERT INTO delivery_configs (id, name, enabled, targets, policy) VALUES ($1, $2, $3, $4, $5)
@@ -147,6 +137,10 @@ pub async fn save_with<E>(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
+    let doc = DeliveryConfigDoc {
+        disabled_targets: stored_disabled,
+        ..doc
+    };
     Ok(Saved { doc, created })
 }
 
@@ -172,11 +166,7 @@ pub async fn delete(pool: &PgPool, id: &ResourceId) -> Result<bool, StorageError
             Ok(result.rows_affected() == 1)
         }
         // A TrackingEvent naming this config committed between our check and the delete.
-        Err(err)
-            if err
-                .as_database_error()
-                .is_some_and(|e| e.is_foreign_key_violation()) =>
-        {
+        Err(err) if err.as_database_error().is_some_and(|e| e.is_foreign_key_violation()) => {
             drop(tx);
             let mut tx = pool.begin().await?;
             Err(StorageError::InUse {
@@ -189,21 +179,16 @@ pub async fn delete(pool: &PgPool, id: &ResourceId) -> Result<bool, StorageError
     }
 }
 
-async fn references(
-    tx: &mut Transaction<'_, Postgres>,
-    id: &ResourceId,
-) -> Result<Vec<Reference>, sqlx::Error> {
-    let tracking_events: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM tracking_events WHERE delivery_config_id = $1 ORDER BY id",
-    )
-    .bind(id.as_str())
-    .fetch_all(&mut **tx)
-    .await?;
-    let error_config: Option<bool> =
-        sqlx::query_scalar("SELECT true FROM error_config WHERE delivery_config_id = $1")
+async fn references(tx: &mut Transaction<'_, Postgres>, id: &ResourceId) -> Result<Vec<Reference>, sqlx::Error> {
+    let tracking_events: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM tracking_events WHERE delivery_config_id = $1 ORDER BY id")
             .bind(id.as_str())
-            .fetch_optional(&mut **tx)
+            .fetch_all(&mut **tx)
             .await?;
+    let error_config: Option<bool> = sqlx::query_scalar("SELECT true FROM error_config WHERE delivery_config_id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
     let mut used_by: Vec<Reference> = tracking_events
         .into_iter()
         .map(|id| Reference {

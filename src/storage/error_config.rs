@@ -31,8 +31,6 @@ pub async fn set(pool: &PgPool, delivery_config_id: &ResourceId) -> Result<bool,
 
 /// `Ok(false)` when none was set.
 pub async fn delete(pool: &PgPool) -> Result<bool, StorageError> {
-    let result = sqlx::query("DELETE FROM error_config")
-        .execute(pool)
-        .await?;
+    let result = sqlx::query("DELETE FROM error_config").execute(pool).await?;
     Ok(result.rows_affected() == 1)
 }

@@ -67,6 +67,7 @@ fn push_match(builder: &mut QueryBuilder<'_, Postgres>, sql: &'static str, value
     match value {
         FilterValue::Like(pattern) => builder.push(sql).push(" ILIKE ").push_bind(pattern.clone()),
         FilterValue::Bool(b) => builder.push(sql).push(" = ").push_bind(*b),
+        FilterValue::Compare(comparison, time) => builder.push(sql).push(comparison.sql()).push_bind(*time),
     };
 }
 

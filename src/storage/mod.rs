@@ -3,8 +3,13 @@
 //! constraints of `migrations/` — mapped here, in [`classify`], and nowhere else.
 
 pub mod api_keys;
+pub mod deliveries;
 pub mod delivery_configs;
+pub mod delivery_records;
+pub mod entities;
 pub mod error_config;
+pub mod events;
+pub mod ingest;
 pub mod listing;
 pub mod tracking_events;
 
@@ -48,30 +53,19 @@ pub struct Reference {
 
 /// What a named constraint means to a client.
 enum Constraint {
-    UniqueId {
-        kind: &'static str,
-    },
-    ForeignKey {
-        field: &'static str,
-        kind: &'static str,
-    },
+    UniqueId { kind: &'static str },
+    ForeignKey { field: &'static str, kind: &'static str },
 }
 
 /// Every constraint a client can run into, by the name `migrations/` gives it.
 fn constraint(name: &str) -> Option<Constraint> {
     Some(match name {
-        "delivery_configs_pkey" => Constraint::UniqueId {
+        "delivery_configs_pkey" => Constraint::UniqueId { kind: "DeliveryConfig" },
+        "tracking_events_pkey" => Constraint::UniqueId { kind: "TrackingEvent" },
+        "tracking_events_delivery_config_fkey" | "error_config_delivery_config_fkey" => Constraint::ForeignKey {
+            field: "DeliveryConfigID",
             kind: "DeliveryConfig",
         },
-        "tracking_events_pkey" => Constraint::UniqueId {
-            kind: "TrackingEvent",
-        },
-        "tracking_events_delivery_config_fkey" | "error_config_delivery_config_fkey" => {
-            Constraint::ForeignKey {
-                field: "DeliveryConfigID",
-                kind: "DeliveryConfig",
-            }
-        }
         _ => return None,
     })
 }

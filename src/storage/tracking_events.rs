@@ -83,10 +83,7 @@ pub fn list_fields() -> Vec<ListField> {
 
 /// Creates a TrackingEvent: [`StorageError::AlreadyExists`] when the ID is taken,
 /// [`StorageError::MissingReference`] when its DeliveryConfig does not exist.
-pub async fn insert(
-    pool: &PgPool,
-    event: &TrackingEvent,
-) -> Result<TrackingEventDoc, StorageError> {
+pub async fn insert(pool: &PgPool, event: &TrackingEvent) -> Result<TrackingEventDoc, StorageError> {
     sqlx::query(
         "INSERT INTO tracking_events (id, name, event_type, client_id, delivery_config_id, config_data)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -111,12 +108,8 @@ pub async fn get(pool: &PgPool, id: &ResourceId) -> Result<Option<TrackingEventD
     Ok(row.map(Into::into))
 }
 
-pub async fn list(
-    pool: &PgPool,
-    query: &ListQuery,
-) -> Result<Page<TrackingEventDoc>, StorageError> {
-    let page: Page<Row> =
-        listing::list(pool, SELECT, "tracking_events", "id", COLUMNS, query).await?;
+pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<Page<TrackingEventDoc>, StorageError> {
+    let page: Page<Row> = listing::list(pool, SELECT, "tracking_events", "id", COLUMNS, query).await?;
     Ok(Page {
         items: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
@@ -130,12 +123,10 @@ pub async fn save_with<E>(
     change: impl FnOnce(Option<TrackingEventDoc>) -> Result<TrackingEvent, E>,
 ) -> Result<Saved<TrackingEventDoc>, SaveError<E>> {
     let mut tx = pool.begin().await?;
-    let stored: Option<Row> = sqlx::query_as(&format!(
-        "{SELECT} FROM tracking_events WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id.as_str())
-    .fetch_optional(&mut *tx)
-    .await?;
+    let stored: Option<Row> = sqlx::query_as(&format!("{SELECT} FROM tracking_events WHERE id = $1 FOR UPDATE"))
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
     let event = change(stored.map(Into::into)).map_err(SaveError::Rejected)?;
     let created: bool = sqlx::query_scalar(
         "INSERT INTO tracking_events (id, name, event_type, client_id, delivery_config_id, config_data)

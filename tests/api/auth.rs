@@ -13,13 +13,7 @@ struct RouteGroup {
     allowed: Vec<Role>,
 }
 
-fn group(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    body: Option<Value>,
-    allowed: &[Role],
-) -> RouteGroup {
+fn group(name: &'static str, method: Method, path: &'static str, body: Option<Value>, allowed: &[Role]) -> RouteGroup {
     RouteGroup {
         name,
         method,
@@ -32,7 +26,8 @@ fn group(
 fn route_groups() -> Vec<RouteGroup> {
     use Role::*;
     let config = json!({"ID": "c2", "Name": "n", "DeliveryTargets": {"Http": {"Endpoint": "https://x.example.com"}}});
-    let event = json!({"Name": "n", "EventType": "OrderSubmitted", "ClientID": "storefront", "DeliveryConfigID": "hooks"});
+    let event =
+        json!({"Name": "n", "EventType": "OrderSubmitted", "ClientID": "storefront", "DeliveryConfigID": "hooks"});
     let error_config = json!({"DeliveryConfigID": "hooks"});
     vec![
         group(
@@ -107,9 +102,7 @@ async fn each_route_group_admits_exactly_its_roles() {
     } in route_groups()
     {
         for role in Role::ALL {
-            let reply = app
-                .call(method.clone(), path, Some(role), body.clone())
-                .await;
+            let reply = app.call(method.clone(), path, Some(role), body.clone()).await;
             if allowed.contains(&role) {
                 assert!(
                     reply.status.is_success() || reply.status == StatusCode::NOT_FOUND,
@@ -122,10 +115,7 @@ async fn each_route_group_admits_exactly_its_roles() {
                 assert_eq!(reply.error_code(), "InsufficientRoles", "{group} as {role}");
                 let sufficient = &reply.body["Errors"][0]["Data"]["SufficientRoles"];
                 assert_eq!(sufficient, &json!(allowed), "{group} as {role}");
-                assert_eq!(
-                    reply.body["Errors"][0]["Data"]["AssignedRoles"],
-                    json!([role])
-                );
+                assert_eq!(reply.body["Errors"][0]["Data"]["AssignedRoles"], json!([role]));
             }
         }
     }
@@ -181,11 +171,7 @@ async fn bad_tokens_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "the scheme is case-insensitive"
-    );
+    assert_eq!(response.status(), StatusCode::OK, "the scheme is case-insensitive");
 }
 
 #[tokio::test]

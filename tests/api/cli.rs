@@ -20,35 +20,18 @@ fn trackway() -> Command {
 async fn keys_create_prints_a_working_token_on_its_last_line() {
     let app = TestApp::spawn().await;
     let output = trackway()
-        .args([
-            "keys",
-            "create",
-            "--name",
-            "ops",
-            "--role",
-            "TrackingEventReader",
-        ])
+        .args(["keys", "create", "--name", "ops", "--role", "TrackingEventReader"])
         .env("DATABASE_URL", &app.database_url)
         .output()
         .await
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let token = stdout.lines().last().unwrap().trim().to_owned();
     assert!(token.starts_with("tw_"), "{stdout}");
 
     let url = format!("{}/v1/integrations/trackingEvents", app.address);
-    let reply = app
-        .client
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let reply = app.client.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(reply.status(), StatusCode::OK);
     let reply = app
         .client
@@ -84,13 +67,7 @@ async fn keys_create_prints_a_working_token_on_its_last_line() {
         .await
         .unwrap();
     assert!(revoked.status.success());
-    let reply = app
-        .client
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let reply = app.client.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
     let again = trackway()
         .args(["keys", "revoke", id])
@@ -135,11 +112,7 @@ async fn keys_create_refuses_bad_roles_and_unscoped_trigger_senders() {
         .output()
         .await
         .unwrap();
-    assert!(
-        scoped.status.success(),
-        "{}",
-        String::from_utf8_lossy(&scoped.stderr)
-    );
+    assert!(scoped.status.success(), "{}", String::from_utf8_lossy(&scoped.stderr));
 }
 
 #[tokio::test]

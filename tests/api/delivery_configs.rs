@@ -25,20 +25,14 @@ async fn create_returns_201_with_location_and_masked_secrets() {
     let app = TestApp::spawn().await;
     let reply = app.post(PATH, http_config("orders")).await;
     assert_eq!(reply.status, StatusCode::CREATED);
-    assert_eq!(
-        reply.headers["location"],
-        "/v1/integrations/deliveryconfig/orders"
-    );
+    assert_eq!(reply.headers["location"], "/v1/integrations/deliveryconfig/orders");
     let http = &reply.body["DeliveryTargets"]["Http"];
     assert_eq!(http["Endpoint"], "https://hooks.example.com/orders");
     assert_eq!(http["Secret"], "********");
     assert_eq!(http["CustomAuthHeaderValue"], "********");
     assert_eq!(reply.body["DeliveryPolicy"]["TimeoutSeconds"], 15);
     assert_eq!(
-        reply.body["DeliveryPolicy"]["RetrySchedule"]
-            .as_array()
-            .unwrap()
-            .len(),
+        reply.body["DeliveryPolicy"]["RetrySchedule"].as_array().unwrap().len(),
         9
     );
 
@@ -53,12 +47,11 @@ async fn create_returns_201_with_location_and_masked_secrets() {
 async fn secrets_are_stored_as_given() {
     let app = TestApp::spawn().await;
     app.post(PATH, http_config("orders")).await;
-    let secret: String = sqlx::query_scalar(
-        "SELECT targets->'Http'->>'Secret' FROM delivery_configs WHERE id = 'orders'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let secret: String =
+        sqlx::query_scalar("SELECT targets->'Http'->>'Secret' FROM delivery_configs WHERE id = 'orders'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(secret, "s3cret");
 }
 
@@ -71,10 +64,7 @@ async fn create_without_id_generates_one() {
     assert_eq!(reply.status, StatusCode::CREATED);
     let id = reply.body["ID"].as_str().unwrap();
     assert_eq!(id.len(), 22);
-    assert_eq!(
-        app.get(&format!("{PATH}/{id}")).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get(&format!("{PATH}/{id}")).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -90,22 +80,16 @@ async fn create_with_an_existing_id_is_409() {
 #[tokio::test]
 async fn put_creates_then_replaces() {
     let app = TestApp::spawn().await;
-    let created = app
-        .put(&format!("{PATH}/orders"), http_config("orders"))
-        .await;
+    let created = app.put(&format!("{PATH}/orders"), http_config("orders")).await;
     assert_eq!(created.status, StatusCode::CREATED);
 
-    let replacement =
-        json!({"Name": "Segment only", "DeliveryTargets": {"Segment": {"WriteKey": "wk"}}});
+    let replacement = json!({"Name": "Segment only", "DeliveryTargets": {"Segment": {"WriteKey": "wk"}}});
     let replaced = app.put(&format!("{PATH}/orders"), replacement).await;
     assert_eq!(replaced.status, StatusCode::OK);
     assert_eq!(replaced.body["ID"], "orders");
     assert_eq!(replaced.body["Name"], "Segment only");
     assert!(replaced.body["DeliveryTargets"].get("Http").is_none());
-    assert_eq!(
-        replaced.body["DeliveryTargets"]["Segment"]["WriteKey"],
-        "********"
-    );
+    assert_eq!(replaced.body["DeliveryTargets"]["Segment"]["WriteKey"], "********");
     assert_eq!(
         replaced.body["DeliveryTargets"]["Segment"]["Endpoint"],
         "https://api.segment.io/"
@@ -149,11 +133,10 @@ async fn patch_merges_and_keeps_what_it_does_not_name() {
     );
     assert_eq!(reply.body["DeliveryTargets"]["Http"]["Secret"], "********");
     assert_eq!(reply.body["DeliveryPolicy"]["TimeoutSeconds"], 5);
-    let secret: String =
-        sqlx::query_scalar("SELECT targets->'Http'->>'Secret' FROM delivery_configs")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let secret: String = sqlx::query_scalar("SELECT targets->'Http'->>'Secret' FROM delivery_configs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(secret, "s3cret");
 
     // null removes a field: here the custom auth header, both halves.
@@ -170,9 +153,7 @@ async fn patch_merges_and_keeps_what_it_does_not_name() {
 #[tokio::test]
 async fn patch_of_a_missing_config_is_404_and_invalid_patches_change_nothing() {
     let app = TestApp::spawn().await;
-    let reply = app
-        .patch(&format!("{PATH}/nope"), json!({"Name": "x"}))
-        .await;
+    let reply = app.patch(&format!("{PATH}/nope"), json!({"Name": "x"})).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.error_code(), "NotFound");
 
@@ -205,10 +186,7 @@ async fn delete_is_204_then_404() {
     );
     let reply = app.get(&format!("{PATH}/orders")).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        reply.body["Errors"][0]["Message"],
-        "DeliveryConfig not found: orders"
-    );
+    assert_eq!(reply.body["Errors"][0]["Message"], "DeliveryConfig not found: orders");
     assert_eq!(
         app.delete(&format!("{PATH}/orders")).await.status,
         StatusCode::NOT_FOUND
@@ -230,11 +208,7 @@ async fn missing_required_fields_are_all_reported() {
 async fn target_fields_are_validated() {
     let app = TestApp::spawn().await;
     let cases = [
-        (
-            json!({"Http": {}}),
-            "RequiredField",
-            "DeliveryTargets.Http.Endpoint",
-        ),
+        (json!({"Http": {}}), "RequiredField", "DeliveryTargets.Http.Endpoint"),
         (
             json!({"Http": {"Endpoint": "hooks.example.com"}}),
             "InvalidUrl",
@@ -266,18 +240,11 @@ async fn target_fields_are_validated() {
             "DeliveryTargets.Segment.Endpoint",
         ),
         (json!({}), "RequiredField", "DeliveryTargets"),
-        (
-            json!({"Kafka": {}}),
-            "UnknownField",
-            "DeliveryTargets.Kafka",
-        ),
+        (json!({"Kafka": {}}), "UnknownField", "DeliveryTargets.Kafka"),
     ];
     for (targets, code, field) in cases {
         let reply = app
-            .post(
-                PATH,
-                json!({"Name": "n", "DeliveryTargets": targets.clone()}),
-            )
+            .post(PATH, json!({"Name": "n", "DeliveryTargets": targets.clone()}))
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{targets}");
         assert_eq!(reply.error_code(), code, "{targets}: {:?}", reply.body);
@@ -294,9 +261,7 @@ async fn ids_are_validated_in_body_and_path() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{id}");
         assert_eq!(reply.error_code(), "InvalidID", "{id}");
     }
-    let reply = app
-        .put(&format!("{PATH}/bad%20id"), http_config("bad id"))
-        .await;
+    let reply = app.put(&format!("{PATH}/bad%20id"), http_config("bad id")).await;
     assert_eq!(reply.error_code(), "InvalidID");
     let reply = app.get(&format!("{PATH}/{}", "a".repeat(101))).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
@@ -310,8 +275,7 @@ async fn ids_are_validated_in_body_and_path() {
 async fn policy_is_validated() {
     let app = TestApp::spawn().await;
     let mut body = http_config("p");
-    body["DeliveryPolicy"] =
-        json!({"TimeoutSeconds": 120, "RetrySchedule": [1, 2], "MaxInFlight": 4});
+    body["DeliveryPolicy"] = json!({"TimeoutSeconds": 120, "RetrySchedule": [1, 2], "MaxInFlight": 4});
     let reply = app.post(PATH, body.clone()).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -330,19 +294,9 @@ async fn malformed_bodies_get_precise_4xx_and_write_nothing() {
     let app = TestApp::spawn().await;
     let json = Some("application/json");
     let cases: Vec<(Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
-        (
-            json,
-            b"{\"Name\": ".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "InvalidJson",
-        ),
+        (json, b"{\"Name\": ".to_vec(), StatusCode::BAD_REQUEST, "InvalidJson"),
         (json, b"".to_vec(), StatusCode::BAD_REQUEST, "InvalidJson"),
-        (
-            json,
-            b"[1,2,3]".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "InvalidFieldType",
-        ),
+        (json, b"[1,2,3]".to_vec(), StatusCode::BAD_REQUEST, "InvalidFieldType"),
         (
             json,
             br#"{"Name": 5}"#.to_vec(),
@@ -378,20 +332,10 @@ async fn malformed_bodies_get_precise_4xx_and_write_nothing() {
         let shown = String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned();
         let reply = app.raw(Method::POST, PATH, content_type, body).await;
         assert_eq!(reply.status, status, "{content_type:?} {shown}");
-        assert_eq!(
-            reply.error_code(),
-            code,
-            "{content_type:?} {shown}: {:?}",
-            reply.body
-        );
+        assert_eq!(reply.error_code(), code, "{content_type:?} {shown}: {:?}", reply.body);
     }
     let reply = app
-        .raw(
-            Method::POST,
-            PATH,
-            json,
-            br#"{"Name": "n", "Nmae": "typo"}"#.to_vec(),
-        )
+        .raw(Method::POST, PATH, json, br#"{"Name": "n", "Nmae": "typo"}"#.to_vec())
         .await;
     assert_eq!(reply.body["Errors"][0]["Data"]["Field"], "Nmae");
     assert_eq!(app.count("delivery_configs").await, 0);
@@ -402,12 +346,7 @@ async fn json_with_a_charset_is_accepted() {
     let app = TestApp::spawn().await;
     let body = serde_json::to_vec(&http_config("cs")).unwrap();
     let reply = app
-        .raw(
-            Method::POST,
-            PATH,
-            Some("application/json; charset=utf-8"),
-            body,
-        )
+        .raw(Method::POST, PATH, Some("application/json; charset=utf-8"), body)
         .await;
     assert_eq!(reply.status, StatusCode::CREATED);
 }
@@ -418,9 +357,7 @@ async fn unknown_routes_and_methods_get_json_errors() {
     let reply = app.get("/v1/integrations/nothing").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.error_code(), "NotFound");
-    let reply = app
-        .call(Method::DELETE, PATH, Some(Role::FullAccess), None)
-        .await;
+    let reply = app.call(Method::DELETE, PATH, Some(Role::FullAccess), None).await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.error_code(), "MethodNotAllowed");
 }
@@ -436,22 +373,11 @@ async fn paths_match_case_insensitively_but_ids_keep_their_case() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["ID"], "MixedCase");
     assert_eq!(
-        app.get("/v1/integrations/deliveryconfig/mixedcase")
-            .await
-            .status,
+        app.get("/v1/integrations/deliveryconfig/mixedcase").await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        app.get("/v1/integrations/trackingevents").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/v1/integrations/TRACKINGEVENTS/").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/v1/integrations/errorconfig").await.error_code(),
-        "NotFound"
-    );
+    assert_eq!(app.get("/v1/integrations/trackingevents").await.status, StatusCode::OK);
+    assert_eq!(app.get("/v1/integrations/TRACKINGEVENTS/").await.status, StatusCode::OK);
+    assert_eq!(app.get("/v1/integrations/errorconfig").await.error_code(), "NotFound");
     assert_eq!(app.get("/HEALTH/LIVE").await.status, StatusCode::OK);
 }

@@ -15,23 +15,13 @@ async fn the_singleton_is_set_read_changed_and_unset() {
     let reply = app.put(PATH, json!({"DeliveryConfigID": "errors"})).await;
     assert_eq!(reply.status, StatusCode::CREATED);
     assert_eq!(reply.body, json!({"DeliveryConfigID": "errors"}));
-    assert_eq!(
-        app.get(PATH).await.body,
-        json!({"DeliveryConfigID": "errors"})
-    );
+    assert_eq!(app.get(PATH).await.body, json!({"DeliveryConfigID": "errors"}));
 
-    let reply = app
-        .patch(PATH, json!({"DeliveryConfigID": "errors2"}))
-        .await;
+    let reply = app.patch(PATH, json!({"DeliveryConfigID": "errors2"})).await;
     assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(app.get(PATH).await.body, json!({"DeliveryConfigID": "errors2"}));
     assert_eq!(
-        app.get(PATH).await.body,
-        json!({"DeliveryConfigID": "errors2"})
-    );
-    assert_eq!(
-        app.put(PATH, json!({"DeliveryConfigID": "errors"}))
-            .await
-            .status,
+        app.put(PATH, json!({"DeliveryConfigID": "errors"})).await.status,
         StatusCode::OK
     );
 
@@ -39,9 +29,7 @@ async fn the_singleton_is_set_read_changed_and_unset() {
     assert_eq!(app.get(PATH).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.delete(PATH).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        app.patch(PATH, json!({"DeliveryConfigID": "errors"}))
-            .await
-            .status,
+        app.patch(PATH, json!({"DeliveryConfigID": "errors"})).await.status,
         StatusCode::NOT_FOUND
     );
 }
@@ -54,9 +42,7 @@ async fn it_must_name_an_existing_delivery_config() {
     assert_eq!(reply.error_code(), "ReferenceNotFound");
     let reply = app.put(PATH, json!({})).await;
     assert_eq!(reply.error_code(), "RequiredField");
-    let reply = app
-        .put(PATH, json!({"DeliveryConfigID": "errors", "Extra": 1}))
-        .await;
+    let reply = app.put(PATH, json!({"DeliveryConfigID": "errors", "Extra": 1})).await;
     assert_eq!(reply.error_code(), "UnknownField");
     assert_eq!(app.count("error_config").await, 0);
 }

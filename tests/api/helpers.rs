@@ -3,11 +3,15 @@
 
 use std::collections::HashMap;
 
+use chrono::{SubsecRound, Utc};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sqlx::PgPool;
+use std::sync::Arc;
+use trackway::clock::Clock;
 use trackway::config::Settings;
+use trackway::delivery::Dispatcher;
 use trackway::domain::{ResourceId, Role};
 use trackway::startup::{self, Application};
 use trackway::storage::api_keys::{self, NewApiKey};
@@ -15,13 +19,15 @@ use trackway::storage::api_keys::{self, NewApiKey};
 /// The server the tests talk to: `TRACKWAY_TEST_DATABASE_URL` (without a database name), else
 /// the machine's local PostgreSQL.
 pub fn server_url() -> String {
-    std::env::var("TRACKWAY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("TRACKWAY_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
+    /// The engine's clock: tests move it to make retries come due.
+    pub clock: Clock,
+    pub dispatcher: Arc<Dispatcher>,
     pub database_url: String,
     pub client: reqwest::Client,
     tokens: HashMap<Role, SecretString>,
@@ -61,6 +67,9 @@ pub fn fresh_settings() -> Settings {
     settings.database.url = SecretString::from(format!("{}/{name}", server_url()));
     settings.server.listen = "127.0.0.1:0".parse().unwrap();
     settings.server.max_body_bytes = 64 * 1024;
+    // Tests drive delivery by hand (`deliver_all_due`) and deliver to receivers on loopback.
+    settings.delivery.workers_enabled = false;
+    settings.delivery.allowed_networks = "127.0.0.0/8".to_owned();
     settings
 }
 
@@ -70,14 +79,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings) -> TestApp {
-        startup::migrate(&settings)
-            .await
-            .expect("migrate the test database");
-        let app = Application::build(&settings)
+        startup::migrate(&settings).await.expect("migrate the test database");
+        // Whole seconds, so times read back from PostgreSQL (microseconds) compare exactly.
+        let clock = Clock::manual(Utc::now().trunc_subsecs(0));
+        let app = Application::build_with_clock(&settings, clock.clone())
             .await
             .expect("build the application");
         let address = format!("http://127.0.0.1:{}", app.port());
         let pool = app.pool().clone();
+        let dispatcher = app.dispatcher();
         tokio::spawn(app.run_until_stopped());
         let mut tokens = HashMap::new();
         for role in Role::ALL {
@@ -91,18 +101,28 @@ impl TestApp {
                 roles: vec![role],
                 client_ids,
             };
-            let (_, token) = api_keys::create(&pool, &new)
-                .await
-                .expect("create a test key");
+            let (_, token) = api_keys::create(&pool, &new).await.expect("create a test key");
             tokens.insert(role, token);
         }
         TestApp {
             address,
             pool,
+            clock,
+            dispatcher,
             database_url: settings.database.url.expose_secret().to_owned(),
             client: reqwest::Client::new(),
             tokens,
         }
+    }
+
+    /// Runs the delivery engine until nothing is due at the clock's current time.
+    pub async fn deliver_all_due(&self) -> usize {
+        self.dispatcher.deliver_due().await.expect("a delivery pass")
+    }
+
+    /// Moves the engine's clock forward.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.clock.advance(by);
     }
 
     pub fn token(&self, role: Role) -> &str {
@@ -110,16 +130,8 @@ impl TestApp {
     }
 
     /// A request with `role`'s key (or none), an optional JSON body, the reply parsed.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        role: Option<Role>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.address));
+    pub async fn call(&self, method: Method, path: &str, role: Option<Role>, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
         if let Some(role) = role {
             request = request.bearer_auth(self.token(role));
         }
@@ -130,13 +142,7 @@ impl TestApp {
     }
 
     /// A request with a raw body and content type, as FullAccess.
-    pub async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        content_type: Option<&str>,
-        body: Vec<u8>,
-    ) -> Reply {
+    pub async fn raw(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.address))
@@ -149,28 +155,23 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.call(Method::GET, path, Some(Role::FullAccess), None)
-            .await
+        self.call(Method::GET, path, Some(Role::FullAccess), None).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, Some(Role::FullAccess), Some(body))
-            .await
+        self.call(Method::POST, path, Some(Role::FullAccess), Some(body)).await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::PUT, path, Some(Role::FullAccess), Some(body))
-            .await
+        self.call(Method::PUT, path, Some(Role::FullAccess), Some(body)).await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::PATCH, path, Some(Role::FullAccess), Some(body))
-            .await
+        self.call(Method::PATCH, path, Some(Role::FullAccess), Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {
-        self.call(Method::DELETE, path, Some(Role::FullAccess), None)
-            .await
+        self.call(Method::DELETE, path, Some(Role::FullAccess), None).await
     }
 
     /// Creates an Http DeliveryConfig with a secret, asserting success.
@@ -189,12 +190,7 @@ impl TestApp {
     }
 
     /// Creates a TrackingEvent, asserting success.
-    pub async fn create_tracking_event(
-        &self,
-        id: &str,
-        event_type: &str,
-        delivery_config_id: &str,
-    ) -> Value {
+    pub async fn create_tracking_event(&self, id: &str, event_type: &str, delivery_config_id: &str) -> Value {
         let reply = self
             .post(
                 "/v1/integrations/trackingEvents",
@@ -223,12 +219,36 @@ async fn read(response: reqwest::Response) -> Reply {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
-    Reply {
-        status,
-        headers,
-        body,
+    Reply { status, headers, body }
+}
+
+impl TestApp {
+    /// An Http DeliveryConfig to `endpoint` signed with `secret`, and a TrackingEvent for
+    /// `event_type` from ClientID `storefront` to it.
+    pub async fn route(&self, id: &str, event_type: &str, endpoint: &str, secret: &str) {
+        let reply = self
+            .post(
+                "/v1/integrations/deliveryconfig",
+                serde_json::json!({"ID": id, "Name": id,
+                    "DeliveryTargets": {"Http": {"Endpoint": endpoint, "Secret": secret}}}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        self.create_tracking_event(&format!("{id}-{event_type}"), event_type, id)
+            .await;
+    }
+
+    /// Posts a trigger as the storefront's TriggerSender key.
+    pub async fn trigger(&self, body: Value) -> Reply {
+        self.call(Method::POST, "/v1/triggers", Some(Role::TriggerSender), Some(body))
+            .await
+    }
+
+    pub async fn delivery(&self, id: &str) -> Value {
+        let reply = self.get(&format!("/v1/deliveries/{id}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        reply.body
     }
 }

@@ -2,9 +2,13 @@
 
 mod auth;
 mod cli;
+mod delivery;
 mod delivery_configs;
 mod error_config;
 mod health;
 mod helpers;
 mod lists;
+mod processes;
+mod receiver;
 mod tracking_events;
+mod triggers;

@@ -17,18 +17,12 @@ async fn crud_round_trip() {
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
-    assert_eq!(
-        created.headers["location"],
-        "/v1/integrations/trackingEvents/orders"
-    );
+    assert_eq!(created.headers["location"], "/v1/integrations/trackingEvents/orders");
     assert_eq!(created.body["ConfigData"], json!({"campaign": "fall"}));
     assert_eq!(app.get(&format!("{PATH}/orders")).await.body, created.body);
 
     let patched = app
-        .patch(
-            &format!("{PATH}/orders"),
-            json!({"EventType": "LineItemAdded"}),
-        )
+        .patch(&format!("{PATH}/orders"), json!({"EventType": "LineItemAdded"}))
         .await;
     assert_eq!(patched.status, StatusCode::OK);
     assert_eq!(patched.body["EventType"], "LineItemAdded");
@@ -56,10 +50,7 @@ async fn crud_round_trip() {
         app.delete(&format!("{PATH}/orders")).await.status,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(
-        app.get(&format!("{PATH}/orders")).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.get(&format!("{PATH}/orders")).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         app.delete(&format!("{PATH}/orders")).await.status,
         StatusCode::NOT_FOUND
@@ -82,13 +73,14 @@ async fn unknown_event_type_lists_the_allowed_ones() {
     let app = TestApp::spawn().await;
     app.create_delivery_config("hooks").await;
     let reply = app
-        .post(PATH, json!({"Name": "x", "EventType": "OrderShipped", "ClientID": "s", "DeliveryConfigID": "hooks"}))
+        .post(
+            PATH,
+            json!({"Name": "x", "EventType": "OrderShipped", "ClientID": "s", "DeliveryConfigID": "hooks"}),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.error_code(), "InvalidEventType");
-    let allowed = reply.body["Errors"][0]["Data"]["Allowed"]
-        .as_array()
-        .unwrap();
+    let allowed = reply.body["Errors"][0]["Data"]["Allowed"].as_array().unwrap();
     assert_eq!(allowed.len(), 11);
     assert!(allowed.contains(&json!("OrderSubmitted")));
     assert!(reply.body["Errors"][0]["Message"]
@@ -108,17 +100,17 @@ async fn required_fields_are_all_reported() {
         .iter()
         .map(|e| e["Data"]["Field"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        fields,
-        ["Name", "EventType", "ClientID", "DeliveryConfigID"]
-    );
+    assert_eq!(fields, ["Name", "EventType", "ClientID", "DeliveryConfigID"]);
 }
 
 #[tokio::test]
 async fn a_missing_delivery_config_is_named() {
     let app = TestApp::spawn().await;
     let reply = app
-        .post(PATH, json!({"Name": "x", "EventType": "OrderSubmitted", "ClientID": "s", "DeliveryConfigID": "ghost"}))
+        .post(
+            PATH,
+            json!({"Name": "x", "EventType": "OrderSubmitted", "ClientID": "s", "DeliveryConfigID": "ghost"}),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.error_code(), "ReferenceNotFound");
@@ -138,8 +130,7 @@ async fn a_missing_delivery_config_is_named() {
 async fn duplicate_id_is_409() {
     let app = TestApp::spawn().await;
     app.create_delivery_config("hooks").await;
-    app.create_tracking_event("t1", "OrderSubmitted", "hooks")
-        .await;
+    app.create_tracking_event("t1", "OrderSubmitted", "hooks").await;
     let reply = app
         .post(PATH, json!({"ID": "t1", "Name": "x", "EventType": "OrderSubmitted", "ClientID": "s", "DeliveryConfigID": "hooks"}))
         .await;
@@ -151,10 +142,8 @@ async fn duplicate_id_is_409() {
 async fn a_delivery_config_in_use_cannot_be_deleted() {
     let app = TestApp::spawn().await;
     app.create_delivery_config("hooks").await;
-    app.create_tracking_event("b-logins", "UserLoggedIn", "hooks")
-        .await;
-    app.create_tracking_event("a-orders", "OrderSubmitted", "hooks")
-        .await;
+    app.create_tracking_event("b-logins", "UserLoggedIn", "hooks").await;
+    app.create_tracking_event("a-orders", "OrderSubmitted", "hooks").await;
     let reply = app.delete("/v1/integrations/deliveryconfig/hooks").await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
     assert_eq!(reply.error_code(), "InUse");
@@ -172,9 +161,7 @@ async fn a_delivery_config_in_use_cannot_be_deleted() {
     app.delete(&format!("{PATH}/a-orders")).await;
     app.delete(&format!("{PATH}/b-logins")).await;
     assert_eq!(
-        app.delete("/v1/integrations/deliveryconfig/hooks")
-            .await
-            .status,
+        app.delete("/v1/integrations/deliveryconfig/hooks").await.status,
         StatusCode::NO_CONTENT
     );
 }

@@ -1,0 +1,191 @@
+//! One delivery attempt's result and what follows from it: success, a retry after a delay, a
+//! dead letter, or a skip. Failure kinds are a closed set so that records, metrics and
+//! decisions agree on them; the customer-facing message travels beside the kind.
+
+use std::time::Duration;
+
+use super::retry::{next_delay, Failure};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// No complete response within the timeout.
+    Timeout,
+    /// The host name did not resolve.
+    Dns,
+    /// The connection was refused or dropped.
+    Connect,
+    Tls,
+    /// The destination resolves only to addresses outside the allowed networks.
+    ForbiddenAddress,
+    /// A 3xx: redirects are not followed.
+    Redirect,
+    /// Any other non-2xx status.
+    Status,
+    /// The request could not be built or sent for another reason.
+    Request,
+    /// The DeliveryConfig or its target no longer exists or is invalid or disabled.
+    Config,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Timeout => "Timeout",
+            FailureKind::Dns => "Dns",
+            FailureKind::Connect => "Connect",
+            FailureKind::Tls => "Tls",
+            FailureKind::ForbiddenAddress => "ForbiddenAddress",
+            FailureKind::Redirect => "Redirect",
+            FailureKind::Status => "Status",
+            FailureKind::Request => "Request",
+            FailureKind::Config => "Config",
+        }
+    }
+
+    /// Failures that retrying cannot fix until an admin changes something.
+    fn is_permanent(self) -> bool {
+        matches!(self, FailureKind::ForbiddenAddress | FailureKind::Config)
+    }
+}
+
+/// What one attempt met.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptResult {
+    pub status_code: Option<u16>,
+    /// `None` on success (a 2xx).
+    pub failure: Option<(FailureKind, String)>,
+    pub retry_after: Option<Duration>,
+    /// The start of the response body, at most the configured cap.
+    pub response_body: Option<String>,
+    pub duration: Duration,
+}
+
+impl AttemptResult {
+    pub fn failed(kind: FailureKind, message: impl Into<String>) -> Self {
+        AttemptResult {
+            status_code: None,
+            failure: Some((kind, message.into())),
+            retry_after: None,
+            response_body: None,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Succeeded,
+    RetryAfter(Duration),
+    /// A dead letter. `disable_target` after a 410 Gone.
+    Failed {
+        reason: String,
+        disable_target: bool,
+    },
+}
+
+/// Decides what follows `attempts_made` attempts, the last of which returned `result`.
+pub fn decide(result: &AttemptResult, schedule: &[Duration], attempts_made: u32, jitter: f64) -> Decision {
+    let Some((kind, message)) = &result.failure else {
+        return Decision::Succeeded;
+    };
+    if result.status_code == Some(410) {
+        return Decision::Failed {
+            reason: "the destination answered 410 Gone; its target is now disabled".into(),
+            disable_target: true,
+        };
+    }
+    if kind.is_permanent() {
+        return Decision::Failed {
+            reason: message.clone(),
+            disable_target: false,
+        };
+    }
+    let failure = Failure {
+        throttled: result.status_code == Some(429) || *kind == FailureKind::Timeout,
+        retry_after: result.retry_after,
+    };
+    match next_delay(schedule, attempts_made, failure, jitter) {
+        Some(delay) => Decision::RetryAfter(delay),
+        None => Decision::Failed {
+            reason: format!("gave up after {attempts_made} attempts; last: {message}"),
+            disable_target: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> AttemptResult {
+        AttemptResult {
+            status_code: Some(code),
+            failure: (!(200..300).contains(&code)).then(|| (FailureKind::Status, format!("status {code}"))),
+            retry_after: None,
+            response_body: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    fn schedule() -> Vec<Duration> {
+        vec![Duration::from_secs(5), Duration::from_secs(300)]
+    }
+
+    #[test]
+    fn success_retry_and_dead_letter() {
+        assert_eq!(decide(&status(204), &schedule(), 1, 0.0), Decision::Succeeded);
+        assert_eq!(
+            decide(&status(500), &schedule(), 1, 0.0),
+            Decision::RetryAfter(Duration::from_secs(5))
+        );
+        assert_eq!(
+            decide(&status(500), &schedule(), 2, 0.0),
+            Decision::RetryAfter(Duration::from_secs(300))
+        );
+        assert!(matches!(
+            decide(&status(500), &schedule(), 3, 0.0),
+            Decision::Failed {
+                disable_target: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn gone_disables_and_throttling_waits_a_minute() {
+        assert!(matches!(
+            decide(&status(410), &schedule(), 1, 0.0),
+            Decision::Failed {
+                disable_target: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            decide(&status(429), &schedule(), 1, 0.0),
+            Decision::RetryAfter(Duration::from_secs(60))
+        );
+        let timeout = AttemptResult::failed(FailureKind::Timeout, "timed out");
+        assert_eq!(
+            decide(&timeout, &schedule(), 1, 0.0),
+            Decision::RetryAfter(Duration::from_secs(60))
+        );
+        let mut asked = status(503);
+        asked.retry_after = Some(Duration::from_secs(90));
+        assert_eq!(
+            decide(&asked, &schedule(), 1, 0.0),
+            Decision::RetryAfter(Duration::from_secs(90))
+        );
+    }
+
+    #[test]
+    fn permanent_failures_are_not_retried() {
+        let forbidden = AttemptResult::failed(FailureKind::ForbiddenAddress, "private address");
+        assert!(matches!(
+            decide(&forbidden, &schedule(), 1, 0.0),
+            Decision::Failed {
+                disable_target: false,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,303 @@
+//! The delivery queue. Workers [`claim`] due rows in batches (FOR UPDATE SKIP LOCKED, then a
+//! lease, then commit: no transaction is open while requests are in flight) and write their
+//! outcomes back in one short transaction per batch with [`record`].
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+
+use super::ingest::{disabled_reason, insert_deliveries, new_delivery_id, new_event_id, NewDelivery};
+use super::StorageError;
+use crate::domain::delivery_config::DeliveryPolicyDoc;
+use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
+
+/// The event type of the notices sent to the ErrorConfig's DeliveryConfig.
+pub const FAILURE_NOTICE: &str = "DeliveryFailed";
+/// The ClientID failure notices are recorded under.
+pub const NOTICE_CLIENT: &str = "_trackway";
+
+/// A claimed delivery with everything needed to send it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub tracking_event_id: String,
+    pub delivery_config_id: String,
+    pub target: String,
+    pub tracking_event: Json<Value>,
+    /// This attempt's number, and the fencing token for recording its outcome.
+    pub attempts: i32,
+    pub payload: Json<Value>,
+}
+
+/// The DeliveryConfig of claimed deliveries, as it is now (secrets included).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConfigNow {
+    pub id: String,
+    pub enabled: bool,
+    pub targets: Json<DeliveryTargetsDoc>,
+    pub policy: Json<DeliveryPolicyDoc>,
+    pub disabled_targets: Json<Map<String, Value>>,
+}
+
+impl ConfigNow {
+    pub fn disabled_reason(&self, target: TargetKind) -> Option<String> {
+        disabled_reason(&self.disabled_targets.0, target)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub deliveries: Vec<Claimed>,
+    pub configs: HashMap<String, ConfigNow>,
+}
+
+/// Claims up to `limit` due deliveries and leases them until `now + lease`. A lease that runs
+/// out leaves the row due again, so a crashed worker's deliveries are picked up by others.
+pub async fn claim(pool: &PgPool, now: DateTime<Utc>, limit: u32, lease: Duration) -> Result<Batch, StorageError> {
+    let lease_until = now + lease;
+    let deliveries: Vec<Claimed> = sqlx::query_as(
+        "WITH due AS (
+             SELECT id FROM deliveries
+             WHERE status = 'Pending' AND next_attempt_at <= $1
+             ORDER BY next_attempt_at
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE deliveries d
+         SET attempts = d.attempts + 1, lease_until = $3, next_attempt_at = $3, updated_at = $1
+         FROM due, events e
+         WHERE d.id = due.id AND e.id = d.event_id
+         RETURNING d.id, d.event_id, e.event_type, d.tracking_event_id, d.delivery_config_id, d.target,
+                   d.tracking_event, d.attempts, e.payload",
+    )
+    .bind(now)
+    .bind(i64::from(limit))
+    .bind(lease_until)
+    .fetch_all(pool)
+    .await?;
+    if deliveries.is_empty() {
+        return Ok(Batch::default());
+    }
+    let mut ids: Vec<&str> = deliveries.iter().map(|d| d.delivery_config_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let configs: Vec<ConfigNow> = sqlx::query_as(
+        "SELECT id, enabled, targets, policy, disabled_targets FROM delivery_configs WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(Batch {
+        deliveries,
+        configs: configs.into_iter().map(|c| (c.id.clone(), c)).collect(),
+    })
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub delivery: Claimed,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: f64,
+    pub status_code: Option<i32>,
+    pub error_kind: Option<&'static str>,
+    pub error_message: Option<String>,
+    pub response_body: Option<String>,
+    pub next: Next,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    Succeeded,
+    RetryAt(DateTime<Utc>),
+    Failed { reason: String, disable_target: bool },
+}
+
+/// Records a batch of outcomes in one transaction. An outcome whose delivery was claimed again
+/// since (its lease ran out) is dropped: the newer attempt owns the row.
+pub async fn record(pool: &PgPool, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<(), StorageError> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let ids: Vec<&str> = outcomes.iter().map(|o| o.delivery.id.as_str()).collect();
+    let attempts: Vec<i32> = outcomes.iter().map(|o| o.delivery.attempts).collect();
+    let started: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.started_at).collect();
+    let durations: Vec<f64> = outcomes.iter().map(|o| o.duration_ms).collect();
+    let codes: Vec<Option<i32>> = outcomes.iter().map(|o| o.status_code).collect();
+    let kinds: Vec<Option<&str>> = outcomes.iter().map(|o| o.error_kind).collect();
+    let messages: Vec<Option<&str>> = outcomes.iter().map(|o| o.error_message.as_deref()).collect();
+    let bodies: Vec<Option<&str>> = outcomes.iter().map(|o| o.response_body.as_deref()).collect();
+    let statuses: Vec<&str> = outcomes
+        .iter()
+        .map(|o| match o.next {
+            Next::Succeeded => "Succeeded",
+            Next::RetryAt(_) => "Pending",
+            Next::Failed { .. } => "Failed",
+        })
+        .collect();
+    let next_at: Vec<DateTime<Utc>> = outcomes
+        .iter()
+        .map(|o| match o.next {
+            Next::RetryAt(at) => at,
+            _ => now,
+        })
+        .collect();
+    let last_errors: Vec<Option<String>> = outcomes
+        .iter()
+        .map(|o| match &o.next {
+            Next::Failed { reason, .. } => Some(reason.clone()),
+            _ => o.error_message.clone(),
+        })
+        .collect();
+    let applied: Vec<String> = sqlx::query_scalar(
+        "UPDATE deliveries d
+         SET status = t.status, next_attempt_at = t.next_at, lease_until = NULL, last_status_code = t.code,
+             last_error = t.error, updated_at = $1
+         FROM unnest($2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::int[], $7::text[])
+              AS t(id, attempt, status, next_at, code, error)
+         WHERE d.id = t.id AND d.attempts = t.attempt AND d.status = 'Pending'
+         RETURNING d.id",
+    )
+    .bind(now)
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&statuses)
+    .bind(&next_at)
+    .bind(&codes)
+    .bind(&last_errors)
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, n, started_at, duration_ms, status_code, error_kind,
+                                        error_message, response_body)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::float8[], $5::int[], $6::text[],
+                              $7::text[], $8::text[])
+         ON CONFLICT ON CONSTRAINT delivery_attempts_pkey DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&started)
+    .bind(&durations)
+    .bind(&codes)
+    .bind(&kinds)
+    .bind(&messages)
+    .bind(&bodies)
+    .execute(&mut *tx)
+    .await?;
+    for outcome in outcomes.iter().filter(|o| applied.contains(&o.delivery.id)) {
+        if let Next::Failed { reason, disable_target } = &outcome.next {
+            if *disable_target {
+                disable(&mut tx, &outcome.delivery, reason, now).await?;
+            }
+            if outcome.delivery.event_type != FAILURE_NOTICE {
+                queue_failure_notice(&mut tx, &outcome.delivery, reason, now).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn disable(
+    conn: &mut PgConnection,
+    delivery: &Claimed,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE delivery_configs
+         SET disabled_targets = disabled_targets || jsonb_build_object($2::text, jsonb_build_object(
+                 'Reason', $3::text, 'DisabledAt', $4::timestamptz, 'DeliveryID', $5::text)),
+             updated_at = $4
+         WHERE id = $1",
+    )
+    .bind(&delivery.delivery_config_id)
+    .bind(&delivery.target)
+    .bind(reason)
+    .bind(now)
+    .bind(&delivery.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The ErrorConfig's DeliveryConfig, where failure notices go.
+#[derive(sqlx::FromRow)]
+struct NoticeTarget {
+    id: String,
+    targets: Json<DeliveryTargetsDoc>,
+    disabled_targets: Json<Map<String, Value>>,
+}
+
+/// Sends word of a dead letter to the ErrorConfig's DeliveryConfig, if one is set: a
+/// `DeliveryFailed` event with one delivery per target, queued like any other.
+async fn queue_failure_notice(
+    conn: &mut PgConnection,
+    failed: &Claimed,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let target: Option<NoticeTarget> = sqlx::query_as(
+        "SELECT dc.id, dc.targets, dc.disabled_targets
+         FROM error_config ec JOIN delivery_configs dc ON dc.id = ec.delivery_config_id
+         WHERE dc.enabled",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(NoticeTarget {
+        id: config_id,
+        targets,
+        disabled_targets: disabled,
+    }) = target
+    else {
+        return Ok(());
+    };
+    let event_id = new_event_id();
+    let payload = json!({
+        "ID": event_id,
+        "EventType": FAILURE_NOTICE,
+        "Date": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "Delivery": {
+            "ID": failed.id,
+            "EventID": failed.event_id,
+            "EventType": failed.event_type,
+            "TrackingEventID": failed.tracking_event_id,
+            "DeliveryConfigID": failed.delivery_config_id,
+            "Target": failed.target,
+            "Attempts": failed.attempts,
+            "Reason": reason,
+        },
+    });
+    sqlx::query(
+        "INSERT INTO events (id, event_type, client_id, payload, response, occurred_at, received_at)
+         VALUES ($1, $2, $3, $4, '{}', $5, $5)",
+    )
+    .bind(&event_id)
+    .bind(FAILURE_NOTICE)
+    .bind(NOTICE_CLIENT)
+    .bind(Json(&payload))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let tracking_event = json!({"ID": "ErrorConfig", "Name": "ErrorConfig", "ConfigData": null});
+    let deliveries: Vec<NewDelivery> = targets
+        .0
+        .kinds()
+        .into_iter()
+        .map(|target| NewDelivery {
+            id: new_delivery_id(),
+            tracking_event_id: "ErrorConfig".to_owned(),
+            delivery_config_id: config_id.clone(),
+            target,
+            tracking_event: tracking_event.clone(),
+            disabled: disabled_reason(&disabled.0, target),
+        })
+        .collect();
+    insert_deliveries(conn, &event_id, &deliveries, now).await
+}

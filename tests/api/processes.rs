@@ -1,0 +1,126 @@
+//! Real `trackway serve` processes against one database: a worker killed with SIGKILL
+//! mid-flight loses nothing, and two instances share the queue without sending twice.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use crate::helpers::TestApp;
+use crate::receiver::{Receiver, Reply};
+
+struct Serve {
+    child: Child,
+}
+
+async fn serve(database_url: &str, lease_seconds: u64) -> Serve {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_trackway"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("TRACKWAY__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("TRACKWAY__DELIVERY__ALLOWED_NETWORKS", "127.0.0.0/8")
+        .env("TRACKWAY__DELIVERY__LEASE_SECONDS", lease_seconds.to_string())
+        .env("TRACKWAY__DELIVERY__POLL_INTERVAL_MS", "200")
+        .env("RUST_LOG", "error")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start trackway serve");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let ready = client.get(format!("http://127.0.0.1:{port}/health/ready")).send().await;
+        if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return Serve { child };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("trackway serve did not become ready");
+}
+
+async fn send_orders(app: &TestApp, n: usize) {
+    for i in 0..n {
+        let reply = app
+            .trigger(json!({"ID": format!("t{i}"), "EventType": "OrderSubmitted", "ClientID": "storefront", "OrderID": format!("PO{i}")}))
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+    }
+}
+
+fn counts(receiver: &Receiver) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for request in receiver.received() {
+        *counts
+            .entry(request.header("webhook-id").unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn wait_for_distinct(receiver: &Receiver, n: usize, timeout: Duration) -> HashMap<String, usize> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let counts = counts(receiver);
+        if counts.len() >= n || tokio::time::Instant::now() > deadline {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_flight_loses_nothing() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    // The first process's requests hang, so they are in flight when it dies.
+    receiver.always(Reply::status(200).after(Duration::from_secs(5)));
+    app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
+
+    let mut first = serve(&app.database_url, 2).await;
+    send_orders(&app, 20).await;
+    assert!(
+        !receiver.wait_for(1, Duration::from_secs(10)).await.is_empty(),
+        "the first process sent"
+    );
+    first.child.start_kill().expect("SIGKILL");
+    first.child.wait().await.unwrap();
+    receiver.always(Reply::status(200));
+
+    let _second = serve(&app.database_url, 2).await;
+    let delivered = wait_for_distinct(&receiver, 20, Duration::from_secs(30)).await;
+    assert_eq!(delivered.len(), 20, "every accepted trigger reached the receiver");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let succeeded: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'Succeeded'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        if succeeded == 20 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {succeeded} of 20 deliveries recorded as succeeded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_queue_without_sending_twice() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
+    let _a = serve(&app.database_url, 60).await;
+    let _b = serve(&app.database_url, 60).await;
+    send_orders(&app, 100).await;
+    let delivered = wait_for_distinct(&receiver, 100, Duration::from_secs(30)).await;
+    assert_eq!(delivered.len(), 100);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let twice: Vec<_> = counts(&receiver).into_iter().filter(|(_, n)| *n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+}
