@@ -22,6 +22,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod demo;
 pub mod domain;
 pub mod startup;
 pub mod storage;

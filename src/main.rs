@@ -31,6 +31,13 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document as YAML.
     Openapi,
+    /// Walk through Trackway against a running server: configure a webhook to a local
+    /// receiver, send storefront triggers, and show each delivery with its signature verified.
+    Demo {
+        /// The running server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -101,6 +108,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("database is up to date");
         }
         Command::Keys { command } => keys(command, &settings).await?,
+        Command::Demo { url } => trackway::demo::run(&settings, &url).await?,
     }
     Ok(())
 }

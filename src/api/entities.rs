@@ -82,6 +82,22 @@ fn deleted(kind: &str, id: &ResourceId, was_there: bool) -> Result<HttpResponse,
     }
 }
 
+async fn save_keyed(s: &AppState, store: Keyed, id: &str, doc: Map<String, Value>) -> Result<HttpResponse, ApiError> {
+    let entity = entity(&path_id(id)?, doc)?;
+    store::put_keyed(&s.pool, store, &entity).await?;
+    Ok(HttpResponse::Ok().json(entity.doc))
+}
+
+async fn read_keyed(s: &AppState, store: Keyed, kind: &str, id: &str) -> Result<HttpResponse, ApiError> {
+    let id = path_id(id)?;
+    found(kind, &id, store::get_keyed(&s.pool, store, &id).await?)
+}
+
+async fn remove_keyed(s: &AppState, store: Keyed, kind: &str, id: &str) -> Result<HttpResponse, ApiError> {
+    let id = path_id(id)?;
+    deleted(kind, &id, store::delete_keyed(&s.pool, store, &id).await?)
+}
+
 /// Create or replace a Product (an OrderCloud Product document).
 #[utoipa::path(put, path = "/v1/products/{id}", tag = "Entities", operation_id = "Products.Save",
     params(("id" = String, Path)), request_body(content = Object),
@@ -93,9 +109,7 @@ pub async fn put_product(
     id: web::Path<String>,
     body: JsonBody<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
-    let entity = entity(&path_id(&id)?, body.0)?;
-    store::put_keyed(&s.pool, Keyed::Products, &entity).await?;
-    Ok(HttpResponse::Ok().json(entity.doc))
+    save_keyed(&s, Keyed::Products, &id, body.0).await
 }
 
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "Entities", operation_id = "Products.Get",
@@ -106,8 +120,7 @@ pub async fn get_product(
     s: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
-    found("Product", &id, store::get_keyed(&s.pool, Keyed::Products, &id).await?)
+    read_keyed(&s, Keyed::Products, "Product", &id).await
 }
 
 #[utoipa::path(delete, path = "/v1/products/{id}", tag = "Entities", operation_id = "Products.Delete",
@@ -118,12 +131,7 @@ pub async fn delete_product(
     s: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
-    deleted(
-        "Product",
-        &id,
-        store::delete_keyed(&s.pool, Keyed::Products, &id).await?,
-    )
+    remove_keyed(&s, Keyed::Products, "Product", &id).await
 }
 
 /// Create or replace a User (an OrderCloud User document).
@@ -137,9 +145,7 @@ pub async fn put_user(
     id: web::Path<String>,
     body: JsonBody<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
-    let entity = entity(&path_id(&id)?, body.0)?;
-    store::put_keyed(&s.pool, Keyed::Users, &entity).await?;
-    Ok(HttpResponse::Ok().json(entity.doc))
+    save_keyed(&s, Keyed::Users, &id, body.0).await
 }
 
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "Entities", operation_id = "Users.Get",
@@ -150,8 +156,7 @@ pub async fn get_user(
     s: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
-    found("User", &id, store::get_keyed(&s.pool, Keyed::Users, &id).await?)
+    read_keyed(&s, Keyed::Users, "User", &id).await
 }
 
 #[utoipa::path(delete, path = "/v1/users/{id}", tag = "Entities", operation_id = "Users.Delete",
@@ -162,8 +167,7 @@ pub async fn delete_user(
     s: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
-    deleted("User", &id, store::delete_keyed(&s.pool, Keyed::Users, &id).await?)
+    remove_keyed(&s, Keyed::Users, "User", &id).await
 }
 
 /// Create or replace an Order (an OrderCloud Order document; `FromUserID` links its user).

@@ -122,6 +122,7 @@ pub async fn batch(
             },
             Err(err) => {
                 use actix_web::ResponseError;
+                err.log_cause();
                 TriggerResult {
                     status: err.status_code().as_u16(),
                     body: None,
