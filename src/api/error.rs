@@ -142,7 +142,11 @@ impl ApiError {
     /// Logs the cause of a server-side failure (once per response).
     pub fn log_cause(&self) {
         if let Some(cause) = &self.cause {
-            tracing::error!(error = format!("{cause:#}"), status = self.status.as_u16(), "request failed");
+            tracing::error!(
+                error = format!("{cause:#}"),
+                status = self.status.as_u16(),
+                "request failed"
+            );
         }
     }
 

@@ -9,8 +9,12 @@
 //! `webhook-id`).
 
 pub mod client;
+pub mod commerce;
+pub mod discover_event;
 pub mod guard;
 pub mod http_target;
+pub mod segment;
+pub mod send_event;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +37,7 @@ use crate::storage::deliveries::{self, Claimed, ConfigNow, Next, Outcome};
 use crate::storage::ingest::CHANNEL;
 use crate::storage::StorageError;
 use client::{OutboundClient, PreparedRequest};
+use commerce::{Event, Rendered};
 use guard::NetworkGuard;
 
 pub struct Dispatcher {
@@ -90,21 +95,23 @@ impl Dispatcher {
         let policy = config
             .and_then(|c| DeliveryPolicy::parse("DeliveryPolicy", Some(&c.policy.0)).ok())
             .unwrap_or_default();
-        let result = match self.prepare(&delivery, config, started_at) {
-            Ok(request) => {
-                let timeout = policy.timeout.min(self.settings.lease() / 2);
-                self.client.send(&request, timeout).await
-            }
-            Err(failure) => failure,
+        let timeout = policy.timeout.min(self.settings.lease() / 2);
+        let (result, skipped) = match self.prepare(&delivery, config, started_at) {
+            Ok((kind, Rendered::Request(request))) => (self.send(kind, &request, timeout).await, None),
+            Ok((_, Rendered::Skip(reason))) => (AttemptResult::skipped(&reason), Some(reason)),
+            Err(failure) => (failure, None),
         };
         let attempts_made = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
         let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
-        let next = match decide(&result, &policy.retry_schedule, attempts_made, jitter) {
-            Decision::Succeeded => Next::Succeeded,
-            Decision::RetryAfter(delay) => {
-                Next::RetryAt(self.clock.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX))
-            }
-            Decision::Failed { reason, disable_target } => Next::Failed { reason, disable_target },
+        let next = match skipped {
+            Some(reason) => Next::Skipped(reason),
+            None => match decide(&result, &policy.retry_schedule, attempts_made, jitter) {
+                Decision::Succeeded => Next::Succeeded,
+                Decision::RetryAfter(delay) => {
+                    Next::RetryAt(self.clock.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX))
+                }
+                Decision::Failed { reason, disable_target } => Next::Failed { reason, disable_target },
+            },
         };
         if let Next::Failed { reason, .. } = &next {
             tracing::warn!(delivery = %delivery.id, target = %delivery.target, reason, "delivery failed for good");
@@ -131,7 +138,7 @@ impl Dispatcher {
         delivery: &Claimed,
         config: Option<&ConfigNow>,
         now: DateTime<Utc>,
-    ) -> Result<PreparedRequest, AttemptResult> {
+    ) -> Result<(TargetKind, Rendered), AttemptResult> {
         let config_error = |message: String| AttemptResult::failed(FailureKind::Config, message);
         let config = config.ok_or_else(|| {
             config_error(format!(
@@ -146,19 +153,26 @@ impl Dispatcher {
         }
         let targets = DeliveryTargets::parse("DeliveryTargets", &config.targets.0)
             .map_err(|e| config_error(format!("DeliveryConfig {} is invalid: {}", config.id, e.0[0].message)))?;
-        let body = with_tracking_event(&delivery.payload.0, &delivery.tracking_event.0);
-        let body = serde_json::to_vec(&body).map_err(|e| AttemptResult::failed(FailureKind::Request, e.to_string()))?;
-        match kind {
-            TargetKind::Http => {
-                let target = targets.http.as_ref().ok_or_else(|| {
-                    config_error(format!("DeliveryConfig {} no longer has an Http target", config.id))
-                })?;
-                Ok(http_target::prepare(target, &delivery.id, now.timestamp(), body))
+        let payload = with_tracking_event(&delivery.payload.0, &delivery.tracking_event.0);
+        render(&targets, kind, &payload, &delivery.id, now)
+            .map(|rendered| (kind, rendered))
+            .map_err(|missing| config_error(format!("DeliveryConfig {} no longer has {missing}", config.id)))
+    }
+
+    /// Sends one request. A vendor API's 4xx (other than 408 and 429) means the request itself
+    /// is refused, so it is marked permanent instead of being retried for days.
+    async fn send(&self, kind: TargetKind, request: &PreparedRequest, timeout: Duration) -> AttemptResult {
+        let mut result = self.client.send(request, timeout).await;
+        let refused = result
+            .status_code
+            .is_some_and(|code| (400..500).contains(&code) && !matches!(code, 408 | 410 | 429));
+        if kind != TargetKind::Http && refused {
+            if let Some((failure, message)) = &mut result.failure {
+                *failure = FailureKind::Rejected;
+                *message = format!("{kind} refused the request: {message}");
             }
-            TargetKind::SendEvent | TargetKind::DiscoverEvent | TargetKind::Segment => Err(config_error(format!(
-                "the {kind} target is not implemented yet; this delivery can be re-queued once it is"
-            ))),
         }
+        result
     }
 
     /// Sends a sample message to each target of `config` now, outside the queue.
@@ -169,30 +183,19 @@ impl Dispatcher {
             "EventType": "Test",
             "Date": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "ClientID": null,
+            "UserContext": {"ID": "trackway-test-user", "AnonymousId": null},
+            "User": {"ID": "trackway-test-user", "Email": "test@example.com"},
             "TrackingEvent": {"ID": null, "Name": "Test message", "ConfigData": null},
             "Message": format!("A test message from Trackway for DeliveryConfig {}.", config.id),
         });
-        let body = serde_json::to_vec(&sample).unwrap_or_default();
         let mut results = Vec::new();
-        if let Some(target) = &config.targets.http {
-            let request =
-                http_target::prepare(target, &event_id.replace("evt_", "dlv_"), now.timestamp(), body.clone());
-            results.push((
-                TargetKind::Http,
-                self.client.send(&request, config.policy.timeout).await,
-            ));
-        }
-        for (present, kind) in [
-            (config.targets.send_event.is_some(), TargetKind::SendEvent),
-            (config.targets.discover_event.is_some(), TargetKind::DiscoverEvent),
-            (config.targets.segment.is_some(), TargetKind::Segment),
-        ] {
-            if present {
-                results.push((
-                    kind,
-                    AttemptResult::failed(FailureKind::Config, format!("the {kind} target is not implemented yet")),
-                ));
-            }
+        for kind in config.targets.kinds() {
+            let result = match render(&config.targets, kind, &sample, &event_id.replace("evt_", "dlv_"), now) {
+                Ok(Rendered::Request(request)) => self.send(kind, &request, config.policy.timeout).await,
+                Ok(Rendered::Skip(reason)) => AttemptResult::skipped(&reason),
+                Err(missing) => AttemptResult::failed(FailureKind::Config, format!("no {missing}")),
+            };
+            results.push((kind, result));
         }
         results
     }
@@ -237,5 +240,39 @@ impl Dispatcher {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+/// The request a target makes of a payload: one module per target, each a pure function.
+/// `Err` names the target the config no longer has.
+pub fn render(
+    targets: &DeliveryTargets,
+    kind: TargetKind,
+    payload: &serde_json::Value,
+    delivery_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Rendered, String> {
+    let event = Event { payload, delivery_id };
+    let missing = || format!("a {kind} target");
+    match kind {
+        TargetKind::Http => {
+            let target = targets.http.as_ref().ok_or_else(missing)?;
+            let body = serde_json::to_vec(payload).unwrap_or_default();
+            Ok(Rendered::Request(http_target::prepare(
+                target,
+                delivery_id,
+                now.timestamp(),
+                body,
+            )))
+        }
+        TargetKind::SendEvent => Ok(send_event::render(
+            &event,
+            targets.send_event.as_ref().ok_or_else(missing)?,
+        )),
+        TargetKind::DiscoverEvent => Ok(discover_event::render(
+            &event,
+            targets.discover_event.as_ref().ok_or_else(missing)?,
+        )),
+        TargetKind::Segment => Ok(segment::render(&event, targets.segment.as_ref().ok_or_else(missing)?)),
     }
 }

@@ -21,6 +21,9 @@ pub enum FailureKind {
     Redirect,
     /// Any other non-2xx status.
     Status,
+    /// A vendor API refused the request as invalid (a 4xx other than 408/429): sending the
+    /// same request again cannot succeed.
+    Rejected,
     /// The request could not be built or sent for another reason.
     Request,
     /// The DeliveryConfig or its target no longer exists or is invalid or disabled.
@@ -37,6 +40,7 @@ impl FailureKind {
             FailureKind::ForbiddenAddress => "ForbiddenAddress",
             FailureKind::Redirect => "Redirect",
             FailureKind::Status => "Status",
+            FailureKind::Rejected => "Rejected",
             FailureKind::Request => "Request",
             FailureKind::Config => "Config",
         }
@@ -44,7 +48,10 @@ impl FailureKind {
 
     /// Failures that retrying cannot fix until an admin changes something.
     fn is_permanent(self) -> bool {
-        matches!(self, FailureKind::ForbiddenAddress | FailureKind::Config)
+        matches!(
+            self,
+            FailureKind::ForbiddenAddress | FailureKind::Config | FailureKind::Rejected
+        )
     }
 }
 
@@ -61,6 +68,17 @@ pub struct AttemptResult {
 }
 
 impl AttemptResult {
+    /// Nothing was sent: the target cannot express the event.
+    pub fn skipped(reason: &str) -> Self {
+        AttemptResult {
+            status_code: None,
+            failure: None,
+            retry_after: None,
+            response_body: Some(format!("skipped: {reason}")),
+            duration: Duration::ZERO,
+        }
+    }
+
     pub fn failed(kind: FailureKind, message: impl Into<String>) -> Self {
         AttemptResult {
             status_code: None,
@@ -175,6 +193,19 @@ mod tests {
             decide(&asked, &schedule(), 1, 0.0),
             Decision::RetryAfter(Duration::from_secs(90))
         );
+    }
+
+    #[test]
+    fn vendor_rejections_are_not_retried() {
+        let mut rejected = status(400);
+        rejected.failure = Some((FailureKind::Rejected, "bad write key".into()));
+        assert!(matches!(
+            decide(&rejected, &schedule(), 1, 0.0),
+            Decision::Failed {
+                disable_target: false,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -162,7 +162,8 @@ pub struct SendEventTarget {
 pub struct DiscoverEventTarget {
     pub client_id: String,
     pub api_key: SecretString,
-    pub service_endpoint: Option<Url>,
+    /// Required: Discover's events URL differs per customer, so there is no default.
+    pub service_endpoint: Url,
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +209,22 @@ impl DeliveryTargets {
         })
     }
 
+    /// The kinds of target set, in a fixed order.
+    pub fn kinds(&self) -> Vec<TargetKind> {
+        let present = [
+            self.http.is_some(),
+            self.send_event.is_some(),
+            self.discover_event.is_some(),
+            self.segment.is_some(),
+        ];
+        TargetKind::ALL
+            .into_iter()
+            .zip(present)
+            .filter(|(_, p)| *p)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     /// The document to store: secrets in clear (storage is the only reader of this form).
     pub fn to_doc(&self) -> DeliveryTargetsDoc {
         DeliveryTargetsDoc {
@@ -227,7 +244,7 @@ impl DeliveryTargets {
             discover_event: self.discover_event.as_ref().map(|t| DiscoverEventTargetDoc {
                 client_id: Some(t.client_id.clone()),
                 api_key: Some(t.api_key.expose_secret().to_owned()),
-                service_endpoint: t.service_endpoint.as_ref().map(Url::to_string),
+                service_endpoint: Some(t.service_endpoint.to_string()),
             }),
             segment: self.segment.as_ref().map(|t| SegmentTargetDoc {
                 write_key: Some(t.write_key.expose_secret().to_owned()),
@@ -399,14 +416,14 @@ impl DiscoverEventTarget {
             MAX_FIELD_LEN,
         ));
         let api_key = invalids.take(required_secret(&format!("{field}.ApiKey"), doc.api_key.as_deref()));
-        let service_endpoint = invalids.take(optional_url(
+        let service_endpoint = invalids.take(required_url(
             &format!("{field}.ServiceEndpoint"),
             doc.service_endpoint.as_deref(),
         ));
         invalids.finish(|| DiscoverEventTarget {
             client_id: client_id.expect("checked by finish"),
             api_key: api_key.expect("checked by finish"),
-            service_endpoint: service_endpoint.flatten(),
+            service_endpoint: service_endpoint.expect("checked by finish"),
         })
     }
 }
@@ -565,6 +582,7 @@ mod tests {
                 "T.SendEvent.SiteID",
                 "T.DiscoverEvent.ClientID",
                 "T.DiscoverEvent.ApiKey",
+                "T.DiscoverEvent.ServiceEndpoint",
                 "T.Segment.WriteKey"
             ]
         );

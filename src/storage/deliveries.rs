@@ -115,7 +115,12 @@ pub struct Outcome {
 pub enum Next {
     Succeeded,
     RetryAt(DateTime<Utc>),
-    Failed { reason: String, disable_target: bool },
+    Failed {
+        reason: String,
+        disable_target: bool,
+    },
+    /// The target cannot express the event: nothing was sent, nothing will be.
+    Skipped(String),
 }
 
 /// Records a batch of outcomes in one transaction. An outcome whose delivery was claimed again
@@ -139,6 +144,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], now: DateTime<Utc>) -> 
             Next::Succeeded => "Succeeded",
             Next::RetryAt(_) => "Pending",
             Next::Failed { .. } => "Failed",
+            Next::Skipped(_) => "Skipped",
         })
         .collect();
     let next_at: Vec<DateTime<Utc>> = outcomes
@@ -151,7 +157,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], now: DateTime<Utc>) -> 
     let last_errors: Vec<Option<String>> = outcomes
         .iter()
         .map(|o| match &o.next {
-            Next::Failed { reason, .. } => Some(reason.clone()),
+            Next::Failed { reason, .. } | Next::Skipped(reason) => Some(reason.clone()),
             _ => o.error_message.clone(),
         })
         .collect();

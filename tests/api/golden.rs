@@ -1,0 +1,118 @@
+//! Golden tests of every (target × EventType) request. Each fixture trigger under
+//! `tests/fixtures/triggers/` goes through the real ingestion path; its hydrated payload is
+//! rendered by each target and compared with `tests/fixtures/golden/<Target>/<EventType>.json`
+//! (method, URL, headers with auth, body — or the reason it is skipped).
+//! `TRACKWAY_UPDATE_GOLDEN=1 scripts/test golden` rewrites the files after a deliberate change;
+//! review the diff before committing it.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use trackway::delivery::commerce::Rendered;
+use trackway::delivery::render;
+use trackway::domain::targets::{DeliveryTargets, DeliveryTargetsDoc, TargetKind};
+use trackway::domain::EventType;
+
+use crate::helpers::TestApp;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn targets() -> DeliveryTargets {
+    let doc: DeliveryTargetsDoc = serde_json::from_value(json!({
+        "Http": {"Endpoint": "https://hooks.example.com/trackway", "Secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+                 "CustomAuthHeaderName": "X-Api-Key", "CustomAuthHeaderValue": "golden-header"},
+        "SendEvent": {"SiteID": "0f8fad5b-d9cb-469f-a165-70867728950e"},
+        "DiscoverEvent": {"ClientID": "golden-customer", "ApiKey": "01-golden-api-key",
+                          "ServiceEndpoint": "https://discover.example.com/event/golden-customer"},
+        "Segment": {"WriteKey": "golden-write-key"}
+    }))
+    .unwrap();
+    DeliveryTargets::parse("DeliveryTargets", &doc).unwrap()
+}
+
+fn describe(rendered: Rendered) -> Value {
+    match rendered {
+        Rendered::Skip(reason) => json!({"Skipped": reason}),
+        Rendered::Request(request) => {
+            let headers: serde_json::Map<String, Value> = request
+                .headers
+                .into_iter()
+                .map(|(n, v)| (n, Value::String(v)))
+                .collect();
+            json!({
+                "Method": "POST",
+                "Url": request.url.as_str(),
+                "Headers": headers,
+                "Body": serde_json::from_slice::<Value>(&request.body).expect("bodies are JSON"),
+            })
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_target_renders_every_event_type_exactly() {
+    let app = TestApp::spawn().await;
+    let update = std::env::var("TRACKWAY_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+    let now: DateTime<Utc> = "2026-11-22T10:00:05Z".parse().unwrap();
+    let targets = targets();
+    let mut mismatches = Vec::new();
+    for event_type in EventType::ALL {
+        let path = fixtures().join(format!("triggers/{event_type}.json"));
+        let trigger: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let accepted = app.post("/v1/triggers", trigger).await;
+        assert_eq!(
+            accepted.status,
+            StatusCode::ACCEPTED,
+            "{event_type}: {:?}",
+            accepted.body
+        );
+        let event = app
+            .get(&format!("/v1/events/{}", accepted.body["ID"].as_str().unwrap()))
+            .await;
+        let mut payload = event.body["Payload"].clone();
+        payload["ID"] = json!("evt_golden");
+        payload["TrackingEvent"] = json!({"ID": "te-golden", "Name": "Golden", "ConfigData": null});
+        for kind in TargetKind::ALL {
+            let got = describe(render(&targets, kind, &payload, "dlv_golden", now).unwrap());
+            let file = fixtures().join(format!("golden/{kind}/{event_type}.json"));
+            if update {
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(&file, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+                continue;
+            }
+            let expected: Value = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or(Value::Null);
+            if got != expected {
+                mismatches.push(format!(
+                    "{kind} × {event_type}:\n  expected {expected}\n  got      {got}"
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "requests differ from their golden files:\n{}",
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn discover_events_carry_the_event_as_a_json_string() {
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("golden/DiscoverEvent/OrderSubmitted.json")).unwrap(),
+    )
+    .unwrap();
+    let event: Value = serde_json::from_str(golden["Body"]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["name"].as_str()),
+        (Some("order"), Some("confirm"))
+    );
+    assert_eq!(event["value"]["checkout"]["order_id"], "PO1001");
+    assert_eq!(golden["Headers"]["authorization"], "01-golden-api-key");
+}
