@@ -1,0 +1,141 @@
+//! End-to-end benchmark: the real `trackway serve` binary against a fresh PostgreSQL database,
+//! configured through its API, driven over HTTP, delivering signed webhooks to an in-process
+//! receiver that answers 200 at once. Each scenario prints one JSON line and a summary.
+//!
+//! ```sh
+//! cargo bench --bench e2e                                 # every scenario at full size
+//! cargo bench --bench e2e -- --scenario saturate --scale 0.1
+//! ```
+//! Scenarios: `saturate` (20,000 triggers, closed loop at concurrency 16 and 64), `rate`
+//! (500, 1,000 and 2,000 triggers/s for 30 s, open loop), `fanout` (10 targets, 300 triggers/s
+//! for 30 s), `bad-neighbour` (a healthy target alone, then beside one that times out).
+//! `--scale` multiplies trigger counts and durations.
+
+mod load;
+mod process;
+mod receiver;
+mod stats;
+
+use std::time::Duration;
+
+use load::{Load, Run};
+use process::Gateway;
+use receiver::Receiver;
+
+struct Options {
+    scenario: String,
+    scale: f64,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    Options {
+        scenario: value("--scenario").unwrap_or_else(|| "all".into()),
+        scale: value("--scale").and_then(|s| s.parse().ok()).unwrap_or(1.0),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(options()))
+}
+
+async fn run(options: Options) -> anyhow::Result<()> {
+    let wants = |name: &str| options.scenario == "all" || options.scenario == name;
+    let scaled = |n: f64| (n * options.scale).max(1.0);
+    println!(
+        "# e2e benchmark on {} cores, scale {}",
+        std::thread::available_parallelism()?.get(),
+        options.scale
+    );
+    if wants("saturate") {
+        for concurrency in [16, 64] {
+            let bench = Bench::start(1, None).await?;
+            let load = Load::Closed {
+                triggers: scaled(20_000.0) as usize,
+                concurrency,
+            };
+            bench.measure(&format!("saturate-c{concurrency}"), load).await?;
+        }
+    }
+    if wants("rate") {
+        for rate in [500.0, 1_000.0, 2_000.0] {
+            let bench = Bench::start(1, None).await?;
+            let load = Load::Open {
+                rate,
+                duration: Duration::from_secs_f64(scaled(30.0)),
+            };
+            bench.measure(&format!("rate-{rate}"), load).await?;
+        }
+    }
+    if wants("fanout") {
+        let bench = Bench::start(10, None).await?;
+        let load = Load::Open {
+            rate: 300.0,
+            duration: Duration::from_secs_f64(scaled(30.0)),
+        };
+        bench.measure("fanout-10", load).await?;
+    }
+    if wants("bad-neighbour") {
+        let load = Load::Open {
+            rate: 500.0,
+            duration: Duration::from_secs_f64(scaled(30.0)),
+        };
+        let alone = Bench::start(1, None).await?;
+        alone.measure("healthy-alone", load.clone()).await?;
+        let beside = Bench::start(1, Some(Duration::from_secs(60))).await?;
+        beside.measure("healthy-beside-a-timeout", load).await?;
+    }
+    Ok(())
+}
+
+/// One gateway, its receivers and its configuration, fresh for each scenario.
+struct Bench {
+    gateway: Gateway,
+    healthy: Receiver,
+    /// A receiver that never answers in time, when the scenario has one.
+    bad: Option<Receiver>,
+}
+
+impl Bench {
+    async fn start(targets: usize, bad_delay: Option<Duration>) -> anyhow::Result<Bench> {
+        let gateway = Gateway::start().await?;
+        let healthy = Receiver::start(Duration::ZERO).await?;
+        for i in 0..targets {
+            gateway
+                .route(&format!("healthy-{i}"), &format!("{}/t{i}", healthy.url), None)
+                .await?;
+        }
+        let bad = match bad_delay {
+            Some(delay) => {
+                let bad = Receiver::start(delay).await?;
+                gateway.route("bad", &format!("{}/bad", bad.url), Some(2)).await?;
+                Some(bad)
+            }
+            None => None,
+        };
+        Ok(Bench { gateway, healthy, bad })
+    }
+
+    async fn measure(self, name: &str, load: Load) -> anyhow::Result<()> {
+        let pg_cpu_before = process::postgres_cpu_seconds();
+        let run: Run = load::drive(&self.gateway, &load).await?;
+        let report = stats::report(name, &run, &self.healthy, &self.gateway, pg_cpu_before).await;
+        println!("{}", serde_json::to_string(&report)?);
+        stats::print_summary(&report);
+        if let Some(bad) = &self.bad {
+            println!("  (the timing-out target got {} requests)", bad.count());
+        }
+        self.gateway.stop().await;
+        Ok(())
+    }
+}
