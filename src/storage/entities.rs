@@ -22,11 +22,15 @@ impl Keyed {
     fn upsert_sql(self) -> &'static str {
         match self {
             Keyed::Users => {
-                "INSERT INTO users (id, doc, updated_at) SELECT id, doc, now() FROM unnest($1::text[], $2::jsonb[]) AS t(id, doc)
+                "INSERT INTO users (id, doc, updated_at)
+                 SELECT id, doc, now() FROM unnest($1::text[], $2::jsonb[]) AS t(id, doc)
+                 WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.id AND u.doc = t.doc)
                  ON CONFLICT ON CONSTRAINT users_pkey DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"
             }
             Keyed::Products => {
-                "INSERT INTO products (id, doc, updated_at) SELECT id, doc, now() FROM unnest($1::text[], $2::jsonb[]) AS t(id, doc)
+                "INSERT INTO products (id, doc, updated_at)
+                 SELECT id, doc, now() FROM unnest($1::text[], $2::jsonb[]) AS t(id, doc)
+                 WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = t.id AND p.doc = t.doc)
                  ON CONFLICT ON CONSTRAINT products_pkey DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"
             }
         }
@@ -48,6 +52,8 @@ impl Keyed {
 }
 
 /// Upserts entities, in ID order so that concurrent writers lock rows in the same order.
+/// Documents identical to the stored ones are not written at all: a popular product carried by
+/// every trigger would otherwise serialise all of them on its row lock.
 pub async fn upsert(conn: &mut PgConnection, store: Keyed, entities: &[&Entity]) -> Result<(), sqlx::Error> {
     if entities.is_empty() {
         return Ok(());
@@ -79,7 +85,9 @@ pub async fn upsert_order(
     user_id: Option<&ResourceId>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO orders (id, user_id, doc, updated_at) VALUES ($1, $2, $3, now())
+        "INSERT INTO orders (id, user_id, doc, updated_at)
+         SELECT $1, $2, $3, now()
+         WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = $1 AND o.doc = $3 AND o.user_id IS NOT DISTINCT FROM $2)
          ON CONFLICT ON CONSTRAINT orders_pkey DO UPDATE
          SET user_id = coalesce(excluded.user_id, orders.user_id), doc = excluded.doc, updated_at = now()",
     )
@@ -123,6 +131,7 @@ pub async fn upsert_line_items(
     sqlx::query(
         "INSERT INTO line_items (order_id, id, product_id, doc, updated_at)
          SELECT $1, id, product_id, doc, now() FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS t(id, product_id, doc)
+         WHERE NOT EXISTS (SELECT 1 FROM line_items l WHERE l.order_id = $1 AND l.id = t.id AND l.doc = t.doc)
          ON CONFLICT ON CONSTRAINT line_items_pkey DO UPDATE
          SET product_id = excluded.product_id, doc = excluded.doc, updated_at = now()",
     )
