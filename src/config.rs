@@ -49,7 +49,8 @@ pub struct DatabaseSettings {
 pub struct DeliverySettings {
     /// Whether `serve` runs delivery workers.
     pub workers_enabled: bool,
-    pub workers: usize,
+    /// Requests in flight at once from this process, all targets together.
+    pub max_in_flight: usize,
     pub batch_size: u32,
     pub lease_seconds: u64,
     pub poll_interval_ms: u64,
@@ -156,10 +157,10 @@ impl Settings {
         self.database.connect_options()?;
         self.delivery.allowed_networks()?;
         let delivery = &self.delivery;
-        if delivery.workers == 0 || delivery.batch_size == 0 {
+        if delivery.max_in_flight == 0 || delivery.batch_size == 0 {
             return Err(ConfigError::Invalid {
-                field: "delivery.workers",
-                message: "delivery.workers and delivery.batch_size must be at least 1".into(),
+                field: "delivery.max_in_flight",
+                message: "delivery.max_in_flight and delivery.batch_size must be at least 1".into(),
             });
         }
         if delivery.lease_seconds < 2 {

@@ -29,7 +29,7 @@ pub struct Application {
     server: Server,
     pool: PgPool,
     dispatcher: Arc<Dispatcher>,
-    workers: Vec<JoinHandle<()>>,
+    worker: Option<JoinHandle<()>>,
     stop_workers: watch::Sender<bool>,
     shutdown_timeout: Duration,
 }
@@ -57,19 +57,16 @@ impl Application {
         };
         let server = serve(listener, state, settings)?;
         let (stop_workers, stopped) = watch::channel(false);
-        let workers = if settings.delivery.workers_enabled {
-            (0..settings.delivery.workers)
-                .map(|_| tokio::spawn(dispatcher.clone().run(stopped.clone())))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let worker = settings
+            .delivery
+            .workers_enabled
+            .then(|| tokio::spawn(dispatcher.clone().run(stopped)));
         Ok(Application {
             port,
             server,
             pool,
             dispatcher,
-            workers,
+            worker,
             stop_workers,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_seconds),
         })
@@ -92,8 +89,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         let _ = self.stop_workers.send(true);
-        let all = futures_util::future::join_all(self.workers);
-        if tokio::time::timeout(self.shutdown_timeout, all).await.is_err() {
+        let worker = async {
+            if let Some(worker) = self.worker {
+                let _ = worker.await;
+            }
+        };
+        if tokio::time::timeout(self.shutdown_timeout, worker).await.is_err() {
             tracing::warn!("delivery workers did not stop in time; their leases will expire");
         }
         served

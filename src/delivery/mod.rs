@@ -15,16 +15,14 @@ pub mod guard;
 pub mod http_target;
 pub mod segment;
 pub mod send_event;
+mod worker;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use rand::Rng;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::DeliverySettings;
@@ -34,7 +32,6 @@ use crate::domain::hydration::with_tracking_event;
 use crate::domain::targets::{DeliveryTargets, TargetKind};
 use crate::domain::DeliveryConfig;
 use crate::storage::deliveries::{self, Claimed, ConfigNow, Next, Outcome};
-use crate::storage::ingest::CHANNEL;
 use crate::storage::StorageError;
 use client::{OutboundClient, PreparedRequest};
 use commerce::{Event, Rendered};
@@ -73,7 +70,7 @@ impl Dispatcher {
         let mut attempted = 0;
         loop {
             let lease = chrono::Duration::from_std(self.settings.lease()).unwrap_or(chrono::Duration::MAX);
-            let batch = deliveries::claim(&self.pool, self.clock.now(), self.settings.batch_size, lease).await?;
+            let batch = deliveries::claim(&self.pool, self.clock.now(), self.settings.batch_size, lease, &[]).await?;
             if batch.deliveries.is_empty() {
                 return Ok(attempted);
             }
@@ -89,7 +86,11 @@ impl Dispatcher {
         }
     }
 
-    async fn attempt(&self, delivery: Claimed, configs: &std::collections::HashMap<String, ConfigNow>) -> Outcome {
+    pub(crate) async fn attempt(
+        &self,
+        delivery: Claimed,
+        configs: &std::collections::HashMap<String, ConfigNow>,
+    ) -> Outcome {
         let started_at = self.clock.now();
         let config = configs.get(&delivery.delivery_config_id);
         let policy = config
@@ -198,48 +199,6 @@ impl Dispatcher {
             results.push((kind, result));
         }
         results
-    }
-
-    /// Runs until `shutdown` says stop: deliver what is due, then wait for a NOTIFY (new
-    /// deliveries) or the poll interval (retries coming due), whichever is first.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut listener = match PgListener::connect_with(&self.pool).await {
-            Ok(mut listener) => match listener.listen(CHANNEL).await {
-                Ok(()) => Some(listener),
-                Err(err) => {
-                    tracing::warn!(error = %err, "LISTEN failed; polling only");
-                    None
-                }
-            },
-            Err(err) => {
-                tracing::warn!(error = %err, "no LISTEN connection; polling only");
-                None
-            }
-        };
-        let poll = Duration::from_millis(self.settings.poll_interval_ms);
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            if let Err(err) = self.deliver_due().await {
-                tracing::error!(error = %err, "delivery pass failed");
-            }
-            let notified = async {
-                match &mut listener {
-                    Some(listener) => {
-                        if listener.recv().await.is_err() {
-                            tokio::time::sleep(poll).await;
-                        }
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = notified => {}
-                _ = tokio::time::sleep(poll) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
     }
 }
 

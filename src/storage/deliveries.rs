@@ -58,12 +58,21 @@ pub struct Batch {
 
 /// Claims up to `limit` due deliveries and leases them until `now + lease`. A lease that runs
 /// out leaves the row due again, so a crashed worker's deliveries are picked up by others.
-pub async fn claim(pool: &PgPool, now: DateTime<Utc>, limit: u32, lease: Duration) -> Result<Batch, StorageError> {
+/// `busy` lists targets (`"{DeliveryConfigID}/{Target}"`) at their in-flight cap: their due
+/// deliveries stay queued for the next claim.
+pub async fn claim(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: u32,
+    lease: Duration,
+    busy: &[String],
+) -> Result<Batch, StorageError> {
     let lease_until = now + lease;
     let deliveries: Vec<Claimed> = sqlx::query_as(
         "WITH due AS (
              SELECT id FROM deliveries
              WHERE status = 'Pending' AND next_attempt_at <= $1
+               AND NOT (delivery_config_id || '/' || target = ANY($4))
              ORDER BY next_attempt_at
              LIMIT $2
              FOR UPDATE SKIP LOCKED
@@ -78,6 +87,7 @@ pub async fn claim(pool: &PgPool, now: DateTime<Utc>, limit: u32, lease: Duratio
     .bind(now)
     .bind(i64::from(limit))
     .bind(lease_until)
+    .bind(busy)
     .fetch_all(pool)
     .await?;
     if deliveries.is_empty() {

@@ -317,3 +317,24 @@ async fn the_test_endpoint_sends_a_signed_sample_now() {
     assert!(received[0].path.ends_with("/hook"));
     assert_eq!(app.count("deliveries").await, 0, "tests are not queued");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_destination_does_not_hold_up_a_healthy_one() {
+    let mut settings = fresh_settings();
+    settings.delivery.workers_enabled = true;
+    let app = TestApp::spawn_with(settings).await;
+    let healthy = Receiver::start().await;
+    let slow = Receiver::start().await;
+    slow.always(Reply::status(200).after(Duration::from_secs(5)));
+    app.route("slow", "OrderSubmitted", &slow.url, "s").await;
+    app.route("healthy", "OrderSubmitted", &healthy.url, "s").await;
+    // One at a time: each new trigger finds every earlier slow request still in flight.
+    for n in 1..=6 {
+        app.trigger(order_submitted()).await;
+        assert_eq!(healthy.wait_for(n, Duration::from_secs(30)).await.len(), n);
+    }
+    // Every healthy delivery arrived while the slow destination still sat on its requests.
+    assert!(!slow.received().is_empty(), "the slow destination was tried");
+    let slow_done = app.get("/v1/deliveries?DeliveryConfigID=slow&Status=Succeeded").await;
+    assert_eq!(slow_done.body["Meta"]["TotalCount"], 0);
+}

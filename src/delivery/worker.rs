@@ -1,0 +1,167 @@
+//! The background worker: a pipeline rather than batch-and-wait. One loop claims due
+//! deliveries while there are free slots; each attempt runs as its own task; a recorder
+//! writes finished outcomes in batches. A slot is held only by its own request, and each
+//! target may hold at most its DeliveryPolicy's `MaxInFlight` slots (its deliveries are left in
+//! the queue while it is at the cap), so a slow or timing-out destination never delays others.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+
+use super::Dispatcher;
+use crate::domain::delivery_config::{DeliveryPolicy, DEFAULT_MAX_IN_FLIGHT};
+use crate::storage::deliveries::{self, Outcome};
+use crate::storage::ingest::CHANNEL;
+
+/// Outcomes written in one transaction at most.
+const RECORD_BATCH: usize = 512;
+
+/// Requests in flight per target, and each target's cap.
+#[derive(Default)]
+struct InFlight(Mutex<HashMap<String, (usize, usize)>>);
+
+impl InFlight {
+    fn start(&self, key: &str, cap: usize) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(key.to_owned()).or_insert((0, cap));
+        entry.0 += 1;
+        entry.1 = cap;
+    }
+
+    fn finish(&self, key: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = map.get_mut(key) {
+            entry.0 = entry.0.saturating_sub(1);
+            if entry.0 == 0 {
+                map.remove(key);
+            }
+        }
+    }
+
+    /// Targets at their cap.
+    fn busy(&self) -> Vec<String> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, (n, cap))| n >= cap)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+}
+
+async fn listen(dispatcher: &Dispatcher) -> Option<PgListener> {
+    let mut listener = match PgListener::connect_with(&dispatcher.pool).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::warn!(error = %err, "no LISTEN connection; polling only");
+            return None;
+        }
+    };
+    match listener.listen(CHANNEL).await {
+        Ok(()) => Some(listener),
+        Err(err) => {
+            tracing::warn!(error = %err, "LISTEN failed; polling only");
+            None
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Runs until `shutdown` says stop, then lets attempts in flight finish and be recorded.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut listener = listen(&self).await;
+        let slots = Arc::new(Semaphore::new(self.settings.max_in_flight));
+        let in_flight = Arc::new(InFlight::default());
+        let freed = Arc::new(Notify::new());
+        let (outcomes, received) = mpsc::unbounded_channel::<Outcome>();
+        let recorder = tokio::spawn(record(self.clone(), received));
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let lease = chrono::Duration::from_std(self.settings.lease()).unwrap_or(chrono::Duration::MAX);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let free = slots.available_permits().min(self.settings.batch_size as usize);
+            let mut claimed = 0;
+            if free > 0 {
+                let busy = in_flight.busy();
+                match deliveries::claim(&self.pool, self.clock.now(), free as u32, lease, &busy).await {
+                    Ok(batch) => {
+                        claimed = batch.deliveries.len();
+                        let configs = Arc::new(batch.configs);
+                        for delivery in batch.deliveries {
+                            let Ok(permit) = slots.clone().acquire_owned().await else {
+                                break;
+                            };
+                            let key = format!("{}/{}", delivery.delivery_config_id, delivery.target);
+                            let cap = configs
+                                .get(&delivery.delivery_config_id)
+                                .and_then(|c| DeliveryPolicy::parse("DeliveryPolicy", Some(&c.policy.0)).ok())
+                                .map_or(DEFAULT_MAX_IN_FLIGHT, |p| p.max_in_flight)
+                                as usize;
+                            in_flight.start(&key, cap);
+                            let (this, configs, outcomes, in_flight, freed) = (
+                                self.clone(),
+                                configs.clone(),
+                                outcomes.clone(),
+                                in_flight.clone(),
+                                freed.clone(),
+                            );
+                            tokio::spawn(async move {
+                                let outcome = this.attempt(delivery, &configs).await;
+                                let _ = outcomes.send(outcome);
+                                in_flight.finish(&key);
+                                drop(permit);
+                                freed.notify_one();
+                            });
+                        }
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "claiming deliveries failed");
+                        tokio::time::sleep(poll).await;
+                    }
+                }
+            }
+            if claimed > 0 && claimed == free {
+                continue; // there may be more due right now
+            }
+            let notified = async {
+                match &mut listener {
+                    Some(listener) => {
+                        if listener.recv().await.is_err() {
+                            tokio::time::sleep(poll).await;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = notified => {}
+                _ = freed.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        drop(outcomes);
+        let _ = recorder.await;
+    }
+}
+
+/// Writes outcomes as they come, many per transaction under load. If writing fails the
+/// deliveries stay leased and are attempted again when their leases run out (at-least-once).
+async fn record(dispatcher: Arc<Dispatcher>, mut received: mpsc::UnboundedReceiver<Outcome>) {
+    while let Some(first) = received.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match received.try_recv() {
+                Ok(outcome) => batch.push(outcome),
+                Err(_) => break,
+            }
+        }
+        if let Err(err) = deliveries::record(&dispatcher.pool, &batch, dispatcher.clock.now()).await {
+            tracing::error!(error = %err, count = batch.len(), "recording outcomes failed; their leases will expire");
+        }
+    }
+}
