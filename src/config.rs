@@ -33,6 +33,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_timeout_seconds: u64,
+    /// Trigger requests accepted concurrently; more get 503 Overloaded at once.
+    pub max_concurrent_triggers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +51,8 @@ pub struct DatabaseSettings {
 pub struct DeliverySettings {
     /// Whether `serve` runs delivery workers.
     pub workers_enabled: bool,
+    /// Database connections of the delivery workers' own pool.
+    pub database_connections: u32,
     /// Requests in flight at once from this process, all targets together.
     pub max_in_flight: usize,
     pub batch_size: u32,
@@ -161,6 +165,18 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 field: "delivery.max_in_flight",
                 message: "delivery.max_in_flight and delivery.batch_size must be at least 1".into(),
+            });
+        }
+        if self.server.max_concurrent_triggers == 0 {
+            return Err(ConfigError::Invalid {
+                field: "server.max_concurrent_triggers",
+                message: "must be at least 1".into(),
+            });
+        }
+        if delivery.database_connections == 0 {
+            return Err(ConfigError::Invalid {
+                field: "delivery.database_connections",
+                message: "must be at least 1".into(),
             });
         }
         if delivery.lease_seconds < 2 {

@@ -46,7 +46,8 @@ impl Application {
     /// [`Dispatcher::deliver_due`] themselves.
     pub async fn build_with_clock(settings: &Settings, clock: Clock) -> anyhow::Result<Self> {
         let pool = storage::pool(&settings.database)?;
-        let dispatcher = Arc::new(Dispatcher::new(pool.clone(), clock.clone(), &settings.delivery)?);
+        let delivery_pool = storage::pool_of_size(&settings.database, settings.delivery.database_connections)?;
+        let dispatcher = Arc::new(Dispatcher::new(delivery_pool, clock.clone(), &settings.delivery)?);
         let listener = TcpListener::bind(settings.server.listen)
             .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
         let port = listener.local_addr()?.port();
@@ -54,6 +55,7 @@ impl Application {
             pool: pool.clone(),
             clock,
             dispatcher: dispatcher.clone(),
+            triggers_in_progress: Arc::new(tokio::sync::Semaphore::new(settings.server.max_concurrent_triggers)),
         };
         let server = serve(listener, state, settings)?;
         let (stop_workers, stopped) = watch::channel(false);

@@ -10,6 +10,9 @@
 //! (500, 1,000 and 2,000 triggers/s for 30 s, open loop), `fanout` (10 targets, 300 triggers/s
 //! for 30 s), `bad-neighbour` (a healthy target alone, then beside one that times out).
 //! `--scale` multiplies trigger counts and durations.
+//!
+//! Run by `cargo test` (without `--bench`), it is a smoke test instead: every scenario at scale
+//! 0.01, failing on any missing or duplicate delivery, so the benchmark cannot rot unnoticed.
 
 mod load;
 mod process;
@@ -25,6 +28,8 @@ use receiver::Receiver;
 struct Options {
     scenario: String,
     scale: f64,
+    /// Run by `cargo test`: small, and any missing or duplicate delivery fails it.
+    smoke: bool,
 }
 
 fn options() -> Options {
@@ -35,9 +40,13 @@ fn options() -> Options {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
+    let smoke = !args.iter().any(|a| a == "--bench");
     Options {
         scenario: value("--scenario").unwrap_or_else(|| "all".into()),
-        scale: value("--scale").and_then(|s| s.parse().ok()).unwrap_or(1.0),
+        scale: value("--scale")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(if smoke { 0.01 } else { 1.0 }),
+        smoke,
     }
 }
 
@@ -53,10 +62,16 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let wants = |name: &str| options.scenario == "all" || options.scenario == name;
     let scaled = |n: f64| (n * options.scale).max(1.0);
     println!(
-        "# e2e benchmark on {} cores, scale {}",
+        "# e2e benchmark on {} cores, scale {}{}",
         std::thread::available_parallelism()?.get(),
-        options.scale
+        options.scale,
+        if options.smoke {
+            " (smoke test: run `cargo bench --bench e2e` to measure)"
+        } else {
+            ""
+        }
     );
+    let mut reports = Vec::new();
     if wants("saturate") {
         for concurrency in [16, 64] {
             let bench = Bench::start(1, None).await?;
@@ -64,7 +79,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 triggers: scaled(20_000.0) as usize,
                 concurrency,
             };
-            bench.measure(&format!("saturate-c{concurrency}"), load).await?;
+            reports.push(bench.measure(&format!("saturate-c{concurrency}"), load).await?);
         }
     }
     if wants("rate") {
@@ -74,7 +89,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 rate,
                 duration: Duration::from_secs_f64(scaled(30.0)),
             };
-            bench.measure(&format!("rate-{rate}"), load).await?;
+            reports.push(bench.measure(&format!("rate-{rate}"), load).await?);
         }
     }
     if wants("fanout") {
@@ -83,7 +98,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             rate: 300.0,
             duration: Duration::from_secs_f64(scaled(30.0)),
         };
-        bench.measure("fanout-10", load).await?;
+        reports.push(bench.measure("fanout-10", load).await?);
     }
     if wants("bad-neighbour") {
         let load = Load::Open {
@@ -91,9 +106,20 @@ async fn run(options: Options) -> anyhow::Result<()> {
             duration: Duration::from_secs_f64(scaled(30.0)),
         };
         let alone = Bench::start(1, None).await?;
-        alone.measure("healthy-alone", load.clone()).await?;
+        reports.push(alone.measure("healthy-alone", load.clone()).await?);
         let beside = Bench::start(1, Some(Duration::from_secs(60))).await?;
-        beside.measure("healthy-beside-a-timeout", load).await?;
+        reports.push(beside.measure("healthy-beside-a-timeout", load).await?);
+    }
+    if options.smoke {
+        for r in &reports {
+            anyhow::ensure!(
+                r.missing == 0 && r.duplicates == 0,
+                "{}: {} missing and {} duplicate deliveries",
+                r.scenario,
+                r.missing,
+                r.duplicates
+            );
+        }
     }
     Ok(())
 }
@@ -126,7 +152,7 @@ impl Bench {
         Ok(Bench { gateway, healthy, bad })
     }
 
-    async fn measure(self, name: &str, load: Load) -> anyhow::Result<()> {
+    async fn measure(self, name: &str, load: Load) -> anyhow::Result<stats::Report> {
         let pg_cpu_before = process::postgres_cpu_seconds();
         let run: Run = load::drive(&self.gateway, &load).await?;
         let report = stats::report(name, &run, &self.healthy, &self.gateway, pg_cpu_before).await;
@@ -136,6 +162,6 @@ impl Bench {
             println!("  (the timing-out target got {} requests)", bad.count());
         }
         self.gateway.stop().await;
-        Ok(())
+        Ok(report)
     }
 }

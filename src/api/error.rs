@@ -37,6 +37,8 @@ pub struct ApiError {
     errors: Vec<ErrorItem>,
     /// What went wrong inside, for the log; never shown to the client.
     cause: Option<anyhow::Error>,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -49,7 +51,13 @@ impl ApiError {
                 data,
             }],
             cause: None,
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 400 with one item per invalid field.
@@ -73,6 +81,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             errors,
             cause: None,
+            retry_after: None,
         }
     }
 
@@ -170,14 +179,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Some(cause) = &self.cause {
-            tracing::error!(
-                error = format!("{cause:#}"),
-                status = self.status.as_u16(),
-                "request failed"
-            );
+        self.log_cause();
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
         }
-        HttpResponse::build(self.status).json(self.body())
+        response.json(self.body())
     }
 }
 
@@ -215,7 +222,7 @@ impl From<StorageError> for ApiError {
             ),
             StorageError::Database(sqlx::Error::PoolTimedOut) => {
                 tracing::warn!("database pool timed out");
-                ApiError::unavailable("The database is not answering in time; retry shortly.")
+                ApiError::unavailable("The database is not answering in time; retry shortly.").with_retry_after(1)
             }
             StorageError::Database(err) => ApiError::internal(anyhow::Error::new(err).context("database")),
         }

@@ -43,6 +43,10 @@ pub struct AppState {
     pub clock: Clock,
     /// For `POST .../test`, which sends outside the queue.
     pub dispatcher: Arc<Dispatcher>,
+    /// Admission control for trigger requests: past `server.max_concurrent_triggers` in
+    /// progress, new ones get an immediate 503 with Retry-After instead of queueing for
+    /// database connections until they time out.
+    pub triggers_in_progress: Arc<tokio::sync::Semaphore>,
 }
 
 /// Registers every route. `/v1` sits behind [`auth::authenticate`]; health and the spec do not.

@@ -36,17 +36,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 202, body = TriggerOut),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 503, description = "Overloaded: retry after the Retry-After seconds", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn post(
     auth: Authorized<SendTriggers>,
     state: web::Data<AppState>,
     body: JsonBody<TriggerDoc>,
 ) -> Result<HttpResponse, ApiError> {
+    let _admitted = admit(&state)?;
     let accepted = accept(&auth, &state, &body.0).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Idempotent-Replayed", if accepted.replayed { "true" } else { "false" }))
         .json(accepted.body))
+}
+
+fn admit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    state.triggers_in_progress.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Overloaded",
+            "Too many triggers are being accepted right now; retry in a second. Nothing was stored.",
+            None,
+        )
+        .with_retry_after(1)
+    })
 }
 
 async fn accept(
@@ -99,6 +113,7 @@ pub async fn batch(
     state: web::Data<AppState>,
     body: JsonBody<TriggerBatchIn>,
 ) -> Result<HttpResponse, ApiError> {
+    let _admitted = admit(&state)?;
     let triggers = body.0.triggers;
     if triggers.is_empty() || triggers.len() > MAX_BATCH {
         return Err(ApiError::new(

@@ -119,7 +119,7 @@ impl Dispatcher {
                         }
                     }
                     Err(err) => {
-                        tracing::error!(error = %err, "claiming deliveries failed");
+                        tracing::error!(error = ?err, "claiming deliveries failed");
                         tokio::time::sleep(poll).await;
                     }
                 }
@@ -161,7 +161,7 @@ async fn record(dispatcher: Arc<Dispatcher>, mut received: mpsc::UnboundedReceiv
             }
         }
         if let Err(err) = deliveries::record(&dispatcher.pool, &batch, dispatcher.clock.now()).await {
-            tracing::error!(error = %err, count = batch.len(), "recording outcomes failed; their leases will expire");
+            tracing::error!(error = ?err, count = batch.len(), "recording outcomes failed; their leases will expire");
         }
     }
 }

@@ -121,8 +121,14 @@ pub struct Saved<T> {
 /// A pool for the given settings. Connections are made lazily, so this never blocks on the
 /// database; readiness is what `/health/ready` reports.
 pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, crate::config::ConfigError> {
+    pool_of_size(settings, settings.max_connections)
+}
+
+/// A pool of `size` connections, e.g. the delivery workers' own, so that a flood of triggers
+/// cannot starve delivery of connections (nor the reverse).
+pub fn pool_of_size(settings: &DatabaseSettings, size: u32) -> Result<PgPool, crate::config::ConfigError> {
     Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections)
+        .max_connections(size)
         .acquire_timeout(settings.acquire_timeout())
         .connect_lazy_with(settings.connect_options()?))
 }

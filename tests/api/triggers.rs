@@ -455,3 +455,16 @@ async fn events_and_deliveries_are_listed_with_filters() {
         .await;
     assert_eq!(sender.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn past_the_admission_limit_triggers_get_a_fast_503_and_nothing_is_stored() {
+    let mut settings = crate::helpers::fresh_settings();
+    // No trigger may be in progress: every one is refused, as it would be under overload.
+    settings.server.max_concurrent_triggers = 0;
+    let app = TestApp::spawn_with(settings).await;
+    let reply = app.trigger(line_item_added("busy")).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.error_code(), "Overloaded");
+    assert_eq!(reply.headers["retry-after"], "1");
+    assert_eq!(app.count("events").await, 0);
+}
