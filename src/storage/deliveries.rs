@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
-use super::ingest::{disabled_reason, insert_deliveries, new_delivery_id, new_event_id, NewDelivery};
+use super::ingest::{disabled_reason, new_delivery_id, new_event_id, store_event, NewDelivery, NewEvent};
 use super::StorageError;
 use crate::domain::delivery_config::DeliveryPolicyDoc;
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
@@ -290,17 +290,6 @@ async fn queue_failure_notice(
             "Reason": reason,
         },
     });
-    sqlx::query(
-        "INSERT INTO events (id, event_type, client_id, payload, response, occurred_at, received_at)
-         VALUES ($1, $2, $3, $4, '{}', $5, $5)",
-    )
-    .bind(&event_id)
-    .bind(FAILURE_NOTICE)
-    .bind(NOTICE_CLIENT)
-    .bind(Json(&payload))
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
     let tracking_event = json!({"ID": "ErrorConfig", "Name": "ErrorConfig", "ConfigData": null});
     let deliveries: Vec<NewDelivery> = targets
         .0
@@ -315,5 +304,17 @@ async fn queue_failure_notice(
             disabled: disabled_reason(&disabled.0, target),
         })
         .collect();
-    insert_deliveries(conn, &event_id, &deliveries, now).await
+    let event = NewEvent {
+        id: &event_id,
+        event_type: FAILURE_NOTICE,
+        client_id: NOTICE_CLIENT,
+        idempotency_key: None,
+        user_id: None,
+        anonymous_id: None,
+        payload: &payload,
+        response: &json!({}),
+        occurred_at: now,
+    };
+    store_event(conn, &event, &deliveries, now).await?;
+    Ok(())
 }

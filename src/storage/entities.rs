@@ -19,23 +19,6 @@ pub enum Keyed {
 }
 
 impl Keyed {
-    fn upsert_sql(self) -> &'static str {
-        match self {
-            Keyed::Users => {
-                "INSERT INTO users (id, doc, updated_at)
-                 SELECT id, doc, now() FROM unnest($1::text[], $2::jsonb[]) AS t(id, doc)
-                 WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.id AND u.doc = t.doc)
-                 ON CONFLICT ON CONSTRAINT users_pkey DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"
-            }
-            Keyed::Products => {
-                "INSERT INTO products (id, doc, updated_at)
-                 SELECT id, doc, now() FROM unnest($1::text[], $2::jsonb[]) AS t(id, doc)
-                 WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = t.id AND p.doc = t.doc)
-                 ON CONFLICT ON CONSTRAINT products_pkey DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"
-            }
-        }
-    }
-
     fn select_sql(self) -> &'static str {
         match self {
             Keyed::Users => "SELECT doc FROM users WHERE id = ANY($1) ORDER BY id",
@@ -51,24 +34,112 @@ impl Keyed {
     }
 }
 
-/// Upserts entities, in ID order so that concurrent writers lock rows in the same order.
+/// Entity writes made together, in one statement: a trigger's carried entities, or one
+/// document from the entity-store API.
+#[derive(Default)]
+pub struct Writes<'a> {
+    pub users: Vec<&'a Entity>,
+    pub products: Vec<&'a Entity>,
+    /// Each order with the user it belongs to, when known.
+    pub orders: Vec<(&'a Entity, Option<ResourceId>)>,
+    /// Line items with their order's ID.
+    pub line_items: Vec<(&'a ResourceId, &'a Entity)>,
+    /// (anonymous ID, user ID): the latest login wins.
+    pub identity: Option<(&'a str, &'a ResourceId)>,
+    /// (order ID, line item ID) to delete; its stored document is returned.
+    pub remove_line_item: Option<(&'a ResourceId, &'a ResourceId)>,
+}
+
+/// Rows are upserted in key order, so that concurrent writers lock them in the same order.
 /// Documents identical to the stored ones are not written at all: a popular product carried by
 /// every trigger would otherwise serialise all of them on its row lock.
-pub async fn upsert(conn: &mut PgConnection, store: Keyed, entities: &[&Entity]) -> Result<(), sqlx::Error> {
-    if entities.is_empty() {
-        return Ok(());
+const WRITE_SQL: &str = "
+WITH
+users_written AS (
+    INSERT INTO users (id, doc, updated_at)
+    SELECT id, doc, now() FROM unnest($1::text[], $2::jsonb[]) AS t(id, doc)
+    WHERE NOT EXISTS (SELECT 1 FROM users s WHERE s.id = t.id AND s.doc = t.doc)
+    ORDER BY id
+    ON CONFLICT ON CONSTRAINT users_pkey DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at),
+products_written AS (
+    INSERT INTO products (id, doc, updated_at)
+    SELECT id, doc, now() FROM unnest($3::text[], $4::jsonb[]) AS t(id, doc)
+    WHERE NOT EXISTS (SELECT 1 FROM products s WHERE s.id = t.id AND s.doc = t.doc)
+    ORDER BY id
+    ON CONFLICT ON CONSTRAINT products_pkey DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at),
+orders_written AS (
+    INSERT INTO orders (id, user_id, doc, updated_at)
+    SELECT id, user_id, doc, now() FROM unnest($5::text[], $6::text[], $7::jsonb[]) AS t(id, user_id, doc)
+    WHERE NOT EXISTS (SELECT 1 FROM orders s
+                      WHERE s.id = t.id AND s.doc = t.doc AND s.user_id IS NOT DISTINCT FROM t.user_id)
+    ORDER BY id
+    ON CONFLICT ON CONSTRAINT orders_pkey DO UPDATE
+    SET user_id = coalesce(excluded.user_id, orders.user_id), doc = excluded.doc, updated_at = now()),
+line_items_written AS (
+    INSERT INTO line_items (order_id, id, product_id, doc, updated_at)
+    SELECT order_id, id, product_id, doc, now()
+    FROM unnest($8::text[], $9::text[], $10::text[], $11::jsonb[]) AS t(order_id, id, product_id, doc)
+    WHERE NOT EXISTS (SELECT 1 FROM line_items s WHERE s.order_id = t.order_id AND s.id = t.id AND s.doc = t.doc)
+    ORDER BY order_id, id
+    ON CONFLICT ON CONSTRAINT line_items_pkey DO UPDATE
+    SET product_id = excluded.product_id, doc = excluded.doc, updated_at = now()),
+identity_linked AS (
+    INSERT INTO identities (anonymous_id, user_id, linked_at)
+    SELECT $12, $13, now() WHERE $12 IS NOT NULL
+    ON CONFLICT ON CONSTRAINT identities_pkey DO UPDATE SET user_id = excluded.user_id, linked_at = now()),
+line_item_removed AS (
+    DELETE FROM line_items WHERE order_id = $14 AND id = $15 RETURNING doc)
+SELECT (SELECT doc FROM line_item_removed)";
+
+/// Makes `writes` in one statement (one round trip); returns the removed line item's stored
+/// document, if one was removed. A line item both written and removed is only removed.
+pub async fn write(conn: &mut PgConnection, writes: &Writes<'_>) -> Result<Option<Doc>, sqlx::Error> {
+    fn sorted<'e>(entities: &[&'e Entity]) -> Vec<&'e Entity> {
+        let mut sorted = entities.to_vec();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        sorted.dedup_by(|a, b| a.id == b.id);
+        sorted
     }
-    let mut sorted: Vec<&&Entity> = entities.iter().collect();
-    sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    sorted.dedup_by(|a, b| a.id == b.id);
-    let ids: Vec<&str> = sorted.iter().map(|e| e.id.as_str()).collect();
-    let docs: Vec<Json<&Doc>> = sorted.iter().map(|e| Json(&e.doc)).collect();
-    sqlx::query(store.upsert_sql())
-        .bind(&ids)
-        .bind(&docs)
-        .execute(conn)
+    let users = sorted(&writes.users);
+    let products = sorted(&writes.products);
+    let removed = writes.remove_line_item;
+    let mut line_items: Vec<_> = writes
+        .line_items
+        .iter()
+        .filter(|(order, item)| removed != Some((*order, &item.id)))
+        .collect();
+    line_items.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+    line_items.dedup_by(|a, b| (a.0, &a.1.id) == (b.0, &b.1.id));
+    let removed_doc: Option<Json<Doc>> = sqlx::query_scalar(WRITE_SQL)
+        .bind(users.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+        .bind(users.iter().map(|e| Json(&e.doc)).collect::<Vec<_>>())
+        .bind(products.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+        .bind(products.iter().map(|e| Json(&e.doc)).collect::<Vec<_>>())
+        .bind(writes.orders.iter().map(|(o, _)| o.id.as_str()).collect::<Vec<_>>())
+        .bind(
+            writes
+                .orders
+                .iter()
+                .map(|(_, user)| user.as_ref().map(ResourceId::as_str))
+                .collect::<Vec<_>>(),
+        )
+        .bind(writes.orders.iter().map(|(o, _)| Json(&o.doc)).collect::<Vec<_>>())
+        .bind(line_items.iter().map(|(order, _)| order.as_str()).collect::<Vec<_>>())
+        .bind(line_items.iter().map(|(_, item)| item.id.as_str()).collect::<Vec<_>>())
+        .bind(
+            line_items
+                .iter()
+                .map(|(_, item)| item.reference("ProductID").map(|p| p.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(line_items.iter().map(|(_, item)| Json(&item.doc)).collect::<Vec<_>>())
+        .bind(writes.identity.map(|(anonymous, _)| anonymous))
+        .bind(writes.identity.map(|(_, user)| user.as_str()))
+        .bind(removed.map(|(order, _)| order.as_str()))
+        .bind(removed.map(|(_, item)| item.as_str()))
+        .fetch_one(conn)
         .await?;
-    Ok(())
+    Ok(removed_doc.map(|d| d.0))
 }
 
 pub async fn fetch(conn: &mut PgConnection, store: Keyed, ids: &[String]) -> Result<Vec<Doc>, sqlx::Error> {
@@ -77,26 +148,6 @@ pub async fn fetch(conn: &mut PgConnection, store: Keyed, ids: &[String]) -> Res
     }
     let docs: Vec<Json<Doc>> = sqlx::query_scalar(store.select_sql()).bind(ids).fetch_all(conn).await?;
     Ok(docs.into_iter().map(|d| d.0).collect())
-}
-
-pub async fn upsert_order(
-    conn: &mut PgConnection,
-    order: &Entity,
-    user_id: Option<&ResourceId>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO orders (id, user_id, doc, updated_at)
-         SELECT $1, $2, $3, now()
-         WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = $1 AND o.doc = $3 AND o.user_id IS NOT DISTINCT FROM $2)
-         ON CONFLICT ON CONSTRAINT orders_pkey DO UPDATE
-         SET user_id = coalesce(excluded.user_id, orders.user_id), doc = excluded.doc, updated_at = now()",
-    )
-    .bind(order.id.as_str())
-    .bind(user_id.map(ResourceId::as_str))
-    .bind(Json(&order.doc))
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// The order's document and the user it belongs to.
@@ -111,98 +162,21 @@ pub async fn fetch_order(
     Ok(row.map(|(doc, user)| (doc.0, user)))
 }
 
-pub async fn upsert_line_items(
-    conn: &mut PgConnection,
-    order_id: &ResourceId,
-    items: &[&Entity],
-) -> Result<(), sqlx::Error> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    let mut sorted: Vec<&&Entity> = items.iter().collect();
-    sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    sorted.dedup_by(|a, b| a.id == b.id);
-    let ids: Vec<&str> = sorted.iter().map(|e| e.id.as_str()).collect();
-    let products: Vec<Option<String>> = sorted
-        .iter()
-        .map(|e| e.reference("ProductID").map(|p| p.to_string()))
-        .collect();
-    let docs: Vec<Json<&Doc>> = sorted.iter().map(|e| Json(&e.doc)).collect();
-    sqlx::query(
-        "INSERT INTO line_items (order_id, id, product_id, doc, updated_at)
-         SELECT $1, id, product_id, doc, now() FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS t(id, product_id, doc)
-         WHERE NOT EXISTS (SELECT 1 FROM line_items l WHERE l.order_id = $1 AND l.id = t.id AND l.doc = t.doc)
-         ON CONFLICT ON CONSTRAINT line_items_pkey DO UPDATE
-         SET product_id = excluded.product_id, doc = excluded.doc, updated_at = now()",
-    )
-    .bind(order_id.as_str())
-    .bind(&ids)
-    .bind(&products)
-    .bind(&docs)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn fetch_line_items(conn: &mut PgConnection, order_id: &ResourceId) -> Result<Vec<Doc>, sqlx::Error> {
-    let docs: Vec<Json<Doc>> = sqlx::query_scalar("SELECT doc FROM line_items WHERE order_id = $1 ORDER BY id")
-        .bind(order_id.as_str())
-        .fetch_all(conn)
-        .await?;
-    Ok(docs.into_iter().map(|d| d.0).collect())
-}
-
-/// Removes a line item, returning what it was.
-pub async fn remove_line_item(
-    conn: &mut PgConnection,
-    order_id: &ResourceId,
-    id: &ResourceId,
-) -> Result<Option<Doc>, sqlx::Error> {
-    let doc: Option<Json<Doc>> =
-        sqlx::query_scalar("DELETE FROM line_items WHERE order_id = $1 AND id = $2 RETURNING doc")
-            .bind(order_id.as_str())
-            .bind(id.as_str())
-            .fetch_optional(conn)
-            .await?;
-    Ok(doc.map(|d| d.0))
-}
-
-/// Links an anonymous ID to a user (the latest login wins).
-pub async fn link_identity(
-    conn: &mut PgConnection,
-    anonymous_id: &str,
-    user_id: &ResourceId,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES ($1, $2, now())
-         ON CONFLICT ON CONSTRAINT identities_pkey DO UPDATE SET user_id = excluded.user_id, linked_at = now()",
-    )
-    .bind(anonymous_id)
-    .bind(user_id.as_str())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn user_of_anonymous(conn: &mut PgConnection, anonymous_id: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT user_id FROM identities WHERE anonymous_id = $1")
-        .bind(anonymous_id)
-        .fetch_optional(conn)
-        .await
-}
-
-pub async fn anonymous_of_user(conn: &mut PgConnection, user_id: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT anonymous_id FROM identities WHERE user_id = $1 ORDER BY linked_at DESC LIMIT 1")
-        .bind(user_id)
-        .fetch_optional(conn)
-        .await
-}
-
 // The entity-store API's single-document operations.
 
 pub async fn put_keyed(pool: &PgPool, store: Keyed, entity: &Entity) -> Result<(), StorageError> {
     let mut conn = pool.acquire().await?;
-    upsert(&mut conn, store, &[entity]).await?;
+    let writes = match store {
+        Keyed::Users => Writes {
+            users: vec![entity],
+            ..Writes::default()
+        },
+        Keyed::Products => Writes {
+            products: vec![entity],
+            ..Writes::default()
+        },
+    };
+    write(&mut conn, &writes).await?;
     Ok(())
 }
 
@@ -218,7 +192,11 @@ pub async fn delete_keyed(pool: &PgPool, store: Keyed, id: &ResourceId) -> Resul
 
 pub async fn put_order(pool: &PgPool, order: &Entity) -> Result<(), StorageError> {
     let mut conn = pool.acquire().await?;
-    upsert_order(&mut conn, order, order.reference("FromUserID").as_ref()).await?;
+    let writes = Writes {
+        orders: vec![(order, order.reference("FromUserID"))],
+        ..Writes::default()
+    };
+    write(&mut conn, &writes).await?;
     Ok(())
 }
 
@@ -243,7 +221,11 @@ pub async fn delete_order(pool: &PgPool, id: &ResourceId) -> Result<bool, Storag
 
 pub async fn put_line_item(pool: &PgPool, order_id: &ResourceId, item: &Entity) -> Result<(), StorageError> {
     let mut conn = pool.acquire().await?;
-    upsert_line_items(&mut conn, order_id, &[item]).await?;
+    let writes = Writes {
+        line_items: vec![(order_id, item)],
+        ..Writes::default()
+    };
+    write(&mut conn, &writes).await?;
     Ok(())
 }
 
@@ -258,5 +240,9 @@ pub async fn get_line_item(pool: &PgPool, order_id: &ResourceId, id: &ResourceId
 
 pub async fn delete_line_item(pool: &PgPool, order_id: &ResourceId, id: &ResourceId) -> Result<bool, StorageError> {
     let mut conn = pool.acquire().await?;
-    Ok(remove_line_item(&mut conn, order_id, id).await?.is_some())
+    let writes = Writes {
+        remove_line_item: Some((order_id, id)),
+        ..Writes::default()
+    };
+    Ok(write(&mut conn, &writes).await?.is_some())
 }
