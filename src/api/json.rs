@@ -96,6 +96,14 @@ fn too_large(limit: usize) -> ApiError {
 /// Parses a JSON object into `T`, with errors that name the field. Every request body of this
 /// API is an object; serde would otherwise read a struct from an array, field by position.
 pub fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if contains_escaped_nul(bytes) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidJson",
+            "The body contains the NUL character (\\u0000), which no field may hold.",
+            None,
+        ));
+    }
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
             Err(err) => Err(syntax_error(&err)),
@@ -106,6 +114,14 @@ pub fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(describe)?;
     deserializer.end().map_err(|e| syntax_error(&e))?;
     Ok(value)
+}
+
+/// Whether a JSON text holds `\u0000` in a string (PostgreSQL can store it in neither `text`
+/// nor `jsonb`). An escape starts at a backslash preceded by an even number of backslashes.
+fn contains_escaped_nul(bytes: &[u8]) -> bool {
+    bytes.windows(6).enumerate().any(|(at, window)| {
+        window == b"\\u0000" && bytes[..at].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    })
 }
 
 /// Converts an already-parsed JSON object (a merged PATCH document) into `T`.
@@ -181,6 +197,13 @@ mod tests {
         for body in ["{", "{\"Name\":}", "", "{} trailing"] {
             assert_eq!(error_of(body)["ErrorCode"], "InvalidJson", "{body}");
         }
+    }
+
+    #[test]
+    fn an_escaped_nul_is_refused_but_an_escaped_backslash_before_u0000_is_not() {
+        assert_eq!(error_of(r#"{"Name":"a\u0000"}"#)["ErrorCode"], "InvalidJson");
+        assert_eq!(error_of(r#"{"Name":"\\\u0000"}"#)["ErrorCode"], "InvalidJson");
+        assert!(!contains_escaped_nul(br#"{"Name":"\\u0000"}"#));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use url::{Host, Url};
 
 use super::guard::{ForbiddenAddress, NetworkGuard};
 use crate::domain::attempt::{AttemptResult, FailureKind};
-use crate::domain::retry::retry_after_seconds;
+use crate::domain::retry::retry_after;
 
 /// A request ready to send: what a target module produces from a payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +34,9 @@ impl OutboundClient {
         let client = reqwest::Client::builder()
             .user_agent(concat!("Trackway/", env!("CARGO_PKG_VERSION")))
             .redirect(Policy::none())
+            // Every destination is resolved and checked by the guard; a proxy from the
+            // environment would be the only address checked.
+            .no_proxy()
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(64)
@@ -79,7 +82,7 @@ impl OutboundClient {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(retry_after_seconds);
+            .and_then(|v| retry_after(v, chrono::Utc::now()));
         let mut body = Vec::new();
         // Read only as much as is kept; the rest is dropped with the connection's next use.
         while body.len() < self.max_response_bytes {

@@ -103,6 +103,13 @@ impl ListQuery {
         let mut search_term = None;
         let mut search_on = None;
         for (key, value) in pairs {
+            if key.contains('\0') || value.contains('\0') {
+                return Err(Invalid::new(
+                    InvalidCode::InvalidQuery,
+                    key,
+                    "Query parameters may not contain the NUL character.",
+                ));
+            }
             match key.to_ascii_lowercase().as_str() {
                 "page" => query.page = parse_number("page", value, 1, u32::MAX)?,
                 "pagesize" => query.page_size = parse_number("pageSize", value, 1, MAX_PAGE_SIZE)?,

@@ -34,14 +34,35 @@ pub fn next_delay(schedule: &[Duration], attempts_made: u32, failure: Failure, j
     Some(delay)
 }
 
-/// Parses a `Retry-After` header given in seconds (the HTTP-date form is read by the caller).
-pub fn retry_after_seconds(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// Parses a `Retry-After` header: delay seconds, or an HTTP date (a date already past means
+/// no wait). `now` is the wall-clock time the response arrived.
+pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((date.to_utc() - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_an_http_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T08:49:37Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Sun, 22 Nov 2026 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(retry_after("Sun, 22 Nov 2026 08:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
+    }
     use crate::domain::delivery_config::DeliveryPolicy;
 
     fn schedule() -> Vec<Duration> {
@@ -90,11 +111,5 @@ mod tests {
             retry_after: Some(Duration::from_secs(1)),
         };
         assert_eq!(next_delay(&schedule(), 2, short, 0.0).unwrap().as_secs(), 300);
-    }
-
-    #[test]
-    fn retry_after_in_seconds() {
-        assert_eq!(retry_after_seconds(" 30 "), Some(Duration::from_secs(30)));
-        assert_eq!(retry_after_seconds("soon"), None);
     }
 }

@@ -310,6 +310,12 @@ async fn malformed_bodies_get_precise_4xx_and_write_nothing() {
             "UnknownField",
         ),
         (
+            json,
+            br#"{"Name": "a\u0000b"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "InvalidJson",
+        ),
+        (
             Some("text/plain"),
             br#"{"Name": "n"}"#.to_vec(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -338,6 +344,9 @@ async fn malformed_bodies_get_precise_4xx_and_write_nothing() {
         .raw(Method::POST, PATH, json, br#"{"Name": "n", "Nmae": "typo"}"#.to_vec())
         .await;
     assert_eq!(reply.body["Errors"][0]["Data"]["Field"], "Nmae");
+    let reply = app.get(&format!("{PATH}?search=%00")).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
+    assert_eq!(reply.error_code(), "InvalidQueryParameter");
     assert_eq!(app.count("delivery_configs").await, 0);
 }
 

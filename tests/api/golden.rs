@@ -1,7 +1,7 @@
 //! Golden tests of every (target × EventType) request. Each fixture trigger under
 //! `tests/fixtures/triggers/` goes through the real ingestion path; its hydrated payload is
 //! rendered by each target and compared with `tests/fixtures/golden/<Target>/<EventType>.json`
-//! (method, URL, headers with auth, body — or the reason it is skipped).
+//! (URL, headers with auth, body — every request is a POST — or the reason it is skipped).
 //! `TRACKWAY_UPDATE_GOLDEN=1 scripts/test golden` rewrites the files after a deliberate change;
 //! review the diff before committing it.
 
@@ -44,7 +44,6 @@ fn describe(rendered: Rendered) -> Value {
                 .map(|(n, v)| (n, Value::String(v)))
                 .collect();
             json!({
-                "Method": "POST",
                 "Url": request.url.as_str(),
                 "Headers": headers,
                 "Body": serde_json::from_slice::<Value>(&request.body).expect("bodies are JSON"),
