@@ -1,9 +1,9 @@
 # Sourced by scripts/run and scripts/test: make sure the PostgreSQL server named by
 # DATABASE_URL (default postgres://postgres@127.0.0.1:5432/trackway) answers.
 #
-# Reachable: nothing to do. Not reachable and local: start the installed cluster; none
-# installed and we are root: install Debian's `postgresql` package first (and allow the local
-# trust login the default URL uses). Otherwise: say exactly what to install, and stop.
+# Reachable: nothing to do. Not reachable and local: start the installed cluster (as root,
+# first allowing the local trust login the default URL uses); none installed and we are root:
+# install Debian's `postgresql` package first. Otherwise: say exactly what to install, and stop.
 
 DEFAULT_DATABASE_URL="postgres://postgres@127.0.0.1:5432/trackway"
 export DATABASE_URL="${DATABASE_URL:-$DEFAULT_DATABASE_URL}"
@@ -30,25 +30,36 @@ _pg_wait() {
     return 1
 }
 
+# The default URL logs in as postgres without a password: allow that on loopback only (root).
+_pg_allow_trust() {
+    local version="$1" hba
+    hba="/etc/postgresql/$version/main/pg_hba.conf"
+    [ "$(id -u)" = 0 ] && [ -w "$hba" ] || return 0
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+        sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+    fi
+}
+
+# Starts the newest installed cluster, or reloads it when it is already running (the package's
+# install may have started it).
 _pg_start_local_cluster() {
     local version
     version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
     [ -n "$version" ] || return 1
-    echo "==> starting the local PostgreSQL $version cluster"
-    pg_ctlcluster --skip-systemctl-redirect "$version" main start || return 1
+    _pg_allow_trust "$version"
+    if pg_ctlcluster --skip-systemctl-redirect "$version" main status >/dev/null 2>&1; then
+        echo "==> reloading the running PostgreSQL $version cluster"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    else
+        echo "==> starting the local PostgreSQL $version cluster"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    fi
 }
 
 _pg_install() {
     echo "==> no PostgreSQL server found: installing Debian's postgresql package"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null || return 1
-    local version hba
-    version=$(ls /etc/postgresql | sort -V | tail -n 1)
-    hba="/etc/postgresql/$version/main/pg_hba.conf"
-    # The default URL logs in as postgres without a password: allow that on loopback only.
-    if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
-        sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
-    fi
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
 }
 
 ensure_postgres() {
