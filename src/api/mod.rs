@@ -49,11 +49,13 @@ pub struct AppState {
     pub triggers_in_progress: Arc<tokio::sync::Semaphore>,
 }
 
-/// Registers every route. `/v1` sits behind [`auth::authenticate`]; health and the spec do not.
+/// Registers every route. `/v1` sits behind [`auth::authenticate`] (and trigger routes behind
+/// [`triggers::admission`] before that); health and the spec do not.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
             .wrap(from_fn(auth::authenticate))
+            .wrap(from_fn(triggers::admission))
             .configure(delivery_configs::configure)
             .configure(tracking_events::configure)
             .configure(error_config::configure)

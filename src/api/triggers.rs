@@ -1,7 +1,10 @@
 //! `/v1/triggers`: the commerce platform's way in. A trigger is parsed completely before
 //! anything is written; an accepted one gets 202 only after its transaction committed.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -44,15 +47,27 @@ pub async fn post(
     state: web::Data<AppState>,
     body: JsonBody<TriggerDoc>,
 ) -> Result<HttpResponse, ApiError> {
-    let _admitted = admit(&state)?;
     let accepted = accept(&auth, &state, &body.0).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Idempotent-Replayed", if accepted.replayed { "true" } else { "false" }))
         .json(accepted.body))
 }
 
-fn admit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
-    state.triggers_in_progress.try_acquire().map_err(|_| {
+/// Middleware (outside authentication, so that refusing costs no database round trip):
+/// admission control for trigger requests. Past `server.max_concurrent_triggers` in progress,
+/// a new one gets an immediate 503 with Retry-After instead of queueing for database
+/// connections; nothing of it is stored.
+pub async fn admission(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if !req.path().starts_with("/v1/triggers") {
+        return next.call(req).await;
+    }
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
+    let _admitted = state.triggers_in_progress.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Overloaded",
@@ -60,7 +75,8 @@ fn admit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError>
             None,
         )
         .with_retry_after(1)
-    })
+    })?;
+    next.call(req).await
 }
 
 async fn accept(
@@ -113,7 +129,6 @@ pub async fn batch(
     state: web::Data<AppState>,
     body: JsonBody<TriggerBatchIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let _admitted = admit(&state)?;
     let triggers = body.0.triggers;
     if triggers.is_empty() || triggers.len() > MAX_BATCH {
         return Err(ApiError::new(

@@ -1,5 +1,6 @@
 //! Real `trackway serve` processes against one database: a worker killed with SIGKILL
-//! mid-flight loses nothing, and two instances share the queue without sending twice.
+//! mid-flight loses nothing, two instances share the queue without sending twice, and
+//! `trackway demo` walks a newcomer through a running server.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use crate::receiver::{Receiver, Reply};
 
 struct Serve {
     child: Child,
+    url: String,
 }
 
 async fn serve(database_url: &str, lease_seconds: u64) -> Serve {
@@ -35,7 +37,10 @@ async fn serve(database_url: &str, lease_seconds: u64) -> Serve {
     for _ in 0..200 {
         let ready = client.get(format!("http://127.0.0.1:{port}/health/ready")).send().await;
         if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
-            return Serve { child };
+            return Serve {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -123,4 +128,26 @@ async fn two_instances_share_the_queue_without_sending_twice() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let twice: Vec<_> = counts(&receiver).into_iter().filter(|(_, n)| *n > 1).collect();
     assert!(twice.is_empty(), "sent more than once: {twice:?}");
+}
+
+#[tokio::test]
+async fn the_demo_walks_through_a_running_server() {
+    let app = TestApp::spawn().await;
+    let server = serve(&app.database_url, 30).await;
+    let output = Command::new(env!("CARGO_BIN_EXE_trackway"))
+        .args(["demo", "--url", &server.url])
+        .env("DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("deliveries arrived signed and verified"), "{stdout}");
+    assert_eq!(app.count("deliveries WHERE status = 'Succeeded'").await, 4, "{stdout}");
+    drop(server);
 }
