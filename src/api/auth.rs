@@ -10,7 +10,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{web, Error, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
 use secrecy::SecretString;
 
 use super::error::ApiError;
@@ -25,9 +25,7 @@ pub async fn authenticate(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let token = bearer_token(req.request())?;
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
+    let state = AppState::of(&req)?;
     let key = storage::api_keys::find_by_token_hash(&state.pool, &token_hash(&token))
         .await
         .map_err(ApiError::from)?

@@ -49,6 +49,14 @@ pub struct AppState {
     pub triggers_in_progress: Arc<tokio::sync::Semaphore>,
 }
 
+impl AppState {
+    /// The state, from a middleware's request.
+    pub(crate) fn of(req: &ServiceRequest) -> Result<&web::Data<AppState>, ApiError> {
+        req.app_data::<web::Data<AppState>>()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))
+    }
+}
+
 /// Registers every route. `/v1` sits behind [`auth::authenticate`] (and trigger routes behind
 /// [`triggers::admission`] before that); health and the spec do not.
 pub fn configure(cfg: &mut web::ServiceConfig) {

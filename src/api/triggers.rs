@@ -64,9 +64,7 @@ pub async fn admission(
     if !req.path().starts_with("/v1/triggers") {
         return next.call(req).await;
     }
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
+    let state = AppState::of(&req)?;
     let _admitted = state.triggers_in_progress.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

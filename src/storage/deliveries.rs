@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
-use super::ingest::{disabled_reason, new_delivery_id, new_event_id, store_event, NewDelivery, NewEvent};
+use super::ingest::{disabled_reason, new_event_id, store_event, NewDelivery, NewEvent};
 use super::StorageError;
 use crate::domain::delivery_config::DeliveryPolicyDoc;
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
@@ -291,19 +291,7 @@ async fn queue_failure_notice(
         },
     });
     let tracking_event = json!({"ID": "ErrorConfig", "Name": "ErrorConfig", "ConfigData": null});
-    let deliveries: Vec<NewDelivery> = targets
-        .0
-        .kinds()
-        .into_iter()
-        .map(|target| NewDelivery {
-            id: new_delivery_id(),
-            tracking_event_id: "ErrorConfig".to_owned(),
-            delivery_config_id: config_id.clone(),
-            target,
-            tracking_event: tracking_event.clone(),
-            disabled: disabled_reason(&disabled.0, target),
-        })
-        .collect();
+    let deliveries = NewDelivery::per_target("ErrorConfig", &config_id, &tracking_event, &targets, &disabled);
     let event = NewEvent {
         id: &event_id,
         event_type: FAILURE_NOTICE,

@@ -290,20 +290,40 @@ fn new_deliveries(matches: Vec<Match>) -> Vec<NewDelivery> {
         .into_iter()
         .flat_map(|m| {
             let tracking_event = json!({"ID": m.id, "Name": m.name, "ConfigData": m.config_data});
-            m.targets
-                .kinds()
-                .into_iter()
-                .map(|target| NewDelivery {
-                    id: new_delivery_id(),
-                    tracking_event_id: m.id.clone(),
-                    delivery_config_id: m.delivery_config_id.clone(),
-                    target,
-                    tracking_event: tracking_event.clone(),
-                    disabled: disabled_reason(&m.disabled_targets, target),
-                })
-                .collect::<Vec<_>>()
+            NewDelivery::per_target(
+                &m.id,
+                &m.delivery_config_id,
+                &tracking_event,
+                &m.targets,
+                &m.disabled_targets,
+            )
         })
         .collect()
+}
+
+impl NewDelivery {
+    /// One delivery for each target of a DeliveryConfig (`targets`, with the targets switched
+    /// off in `disabled`), on behalf of `tracking_event` ({ID, Name, ConfigData}).
+    pub(crate) fn per_target(
+        tracking_event_id: &str,
+        delivery_config_id: &str,
+        tracking_event: &Value,
+        targets: &DeliveryTargetsDoc,
+        disabled: &Map<String, Value>,
+    ) -> Vec<NewDelivery> {
+        targets
+            .kinds()
+            .into_iter()
+            .map(|target| NewDelivery {
+                id: new_delivery_id(),
+                tracking_event_id: tracking_event_id.to_owned(),
+                delivery_config_id: delivery_config_id.to_owned(),
+                target,
+                tracking_event: tracking_event.clone(),
+                disabled: disabled_reason(disabled, target),
+            })
+            .collect()
+    }
 }
 
 /// Why a target is switched off, if it is.
