@@ -22,6 +22,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub delivery: DeliverySettings,
+    pub ingest: IngestSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +83,16 @@ impl DeliverySettings {
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_seconds)
     }
+}
+
+/// Group commit of triggers: see `storage::ingest`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Transactions accepting triggers at once, each with one connection of the API's pool.
+    pub writers: usize,
+    /// Triggers accepted in one transaction at most.
+    pub max_batch: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +188,19 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 field: "delivery.database_connections",
                 message: "must be at least 1".into(),
+            });
+        }
+        let ingest = &self.ingest;
+        if ingest.writers == 0 || ingest.writers > self.database.max_connections as usize {
+            return Err(ConfigError::Invalid {
+                field: "ingest.writers",
+                message: "must be between 1 and database.max_connections".into(),
+            });
+        }
+        if !(1..=1000).contains(&ingest.max_batch) {
+            return Err(ConfigError::Invalid {
+                field: "ingest.max_batch",
+                message: "must be between 1 and 1000".into(),
             });
         }
         if delivery.lease_seconds < 2 {

@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::delivery::Dispatcher;
 use crate::storage;
+use crate::storage::ingest::Ingester;
 
 pub struct Application {
     port: u16,
@@ -53,9 +54,10 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = AppState {
             pool: pool.clone(),
-            clock,
+            clock: clock.clone(),
             dispatcher: dispatcher.clone(),
             triggers_in_progress: Arc::new(tokio::sync::Semaphore::new(settings.server.max_concurrent_triggers)),
+            ingest: Ingester::start(pool.clone(), clock.clone(), &settings.ingest),
         };
         let server = serve(listener, state, settings)?;
         let (stop_workers, stopped) = watch::channel(false);

@@ -33,6 +33,7 @@ use crate::delivery::Dispatcher;
 
 use crate::domain::merge::merge_patch;
 use crate::domain::{Invalids, ResourceId};
+use crate::storage::ingest::Ingester;
 use crate::storage::Saved;
 use error::ApiError;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     /// progress, new ones get an immediate 503 with Retry-After instead of queueing for
     /// database connections until they time out.
     pub triggers_in_progress: Arc<tokio::sync::Semaphore>,
+    /// Accepts triggers in batches (group commit).
+    pub ingest: Ingester,
 }
 
 impl AppState {

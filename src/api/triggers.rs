@@ -84,7 +84,7 @@ async fn accept(
 ) -> Result<ingest::Accepted, ApiError> {
     let trigger = Trigger::parse(doc).map_err(ApiError::invalid)?;
     auth.check_client(&trigger.client_id)?;
-    Ok(ingest::accept(&state.pool, &trigger, state.clock.now()).await?)
+    Ok(state.ingest.accept(trigger).await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -114,7 +114,8 @@ pub struct TriggerResult {
     pub errors: Option<ErrorBody>,
 }
 
-/// Accept many triggers: each in its own transaction, so one bad item does not sink the rest.
+/// Accept many triggers, each on its own: one bad item does not sink the rest. They are
+/// accepted concurrently, so they share transactions like triggers sent at the same time.
 #[utoipa::path(post, path = "/v1/triggers/batch", tag = "Triggers", operation_id = "Triggers.PostBatch",
     request_body = TriggerBatchIn,
     responses(
@@ -136,12 +137,16 @@ pub async fn batch(
             Some(serde_json::json!({ "Field": "Triggers" })),
         ));
     }
-    let mut results = Vec::with_capacity(triggers.len());
-    for item in triggers {
-        let outcome = match decode_value::<TriggerDoc>(item) {
-            Ok(doc) => accept(&auth, &state, &doc).await,
-            Err(err) => Err(err),
-        };
+    let outcomes = futures_util::future::join_all(triggers.into_iter().map(|item| {
+        let (auth, state) = (&auth, &state);
+        async move {
+            let doc = decode_value::<TriggerDoc>(item)?;
+            accept(auth, state, &doc).await
+        }
+    }))
+    .await;
+    let mut results = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
         results.push(match outcome {
             Ok(accepted) => TriggerResult {
                 status: 202,

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
-use super::ingest::{disabled_reason, new_event_id, store_event, NewDelivery, NewEvent};
+use super::ingest::{disabled_reason, new_event_id, store_events, NewDelivery, NewEvent};
 use super::StorageError;
 use crate::domain::delivery_config::DeliveryPolicyDoc;
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
@@ -303,6 +303,6 @@ async fn queue_failure_notice(
         response: &json!({}),
         occurred_at: now,
     };
-    store_event(conn, &event, &deliveries, now).await?;
+    store_events(conn, &[(event, &deliveries)], now).await?;
     Ok(())
 }

@@ -44,10 +44,17 @@ pub struct Writes<'a> {
     pub orders: Vec<(&'a Entity, Option<ResourceId>)>,
     /// Line items with their order's ID.
     pub line_items: Vec<(&'a ResourceId, &'a Entity)>,
-    /// (anonymous ID, user ID): the latest login wins.
-    pub identity: Option<(&'a str, &'a ResourceId)>,
-    /// (order ID, line item ID) to delete; its stored document is returned.
-    pub remove_line_item: Option<(&'a ResourceId, &'a ResourceId)>,
+    /// (anonymous ID, user ID) links: the latest login wins.
+    pub identities: Vec<(&'a str, &'a ResourceId)>,
+    /// (order ID, line item ID) to delete; their stored documents are returned.
+    pub remove_line_items: Vec<(&'a ResourceId, &'a ResourceId)>,
+}
+
+/// A line item [`write`] removed, with its stored document.
+pub struct Removed {
+    pub order_id: String,
+    pub id: String,
+    pub doc: Doc,
 }
 
 /// Rows are upserted in key order, so that concurrent writers lock them in the same order.
@@ -85,15 +92,19 @@ line_items_written AS (
     SET product_id = excluded.product_id, doc = excluded.doc, updated_at = now()),
 identity_linked AS (
     INSERT INTO identities (anonymous_id, user_id, linked_at)
-    SELECT $12, $13, now() WHERE $12 IS NOT NULL
+    SELECT anonymous_id, user_id, now() FROM unnest($12::text[], $13::text[]) AS t(anonymous_id, user_id)
+    ORDER BY anonymous_id
     ON CONFLICT ON CONSTRAINT identities_pkey DO UPDATE SET user_id = excluded.user_id, linked_at = now()),
-line_item_removed AS (
-    DELETE FROM line_items WHERE order_id = $14 AND id = $15 RETURNING doc)
-SELECT (SELECT doc FROM line_item_removed)";
+line_items_removed AS (
+    DELETE FROM line_items l USING unnest($14::text[], $15::text[]) AS t(order_id, id)
+    WHERE l.order_id = t.order_id AND l.id = t.id
+    RETURNING l.order_id, l.id, l.doc)
+SELECT order_id, id, doc FROM line_items_removed";
 
-/// Makes `writes` in one statement (one round trip); returns the removed line item's stored
-/// document, if one was removed. A line item both written and removed is only removed.
-pub async fn write(conn: &mut PgConnection, writes: &Writes<'_>) -> Result<Option<Doc>, sqlx::Error> {
+/// Makes `writes` in one statement (one round trip); returns the removed line items with their
+/// stored documents. A line item both written and removed is only removed. Of two writes of
+/// the same row, the first is kept.
+pub async fn write(conn: &mut PgConnection, writes: &Writes<'_>) -> Result<Vec<Removed>, sqlx::Error> {
     fn sorted<'e>(entities: &[&'e Entity]) -> Vec<&'e Entity> {
         let mut sorted = entities.to_vec();
         sorted.sort_by(|a, b| a.id.cmp(&b.id));
@@ -102,15 +113,18 @@ pub async fn write(conn: &mut PgConnection, writes: &Writes<'_>) -> Result<Optio
     }
     let users = sorted(&writes.users);
     let products = sorted(&writes.products);
-    let removed = writes.remove_line_item;
+    let removed = &writes.remove_line_items;
     let mut line_items: Vec<_> = writes
         .line_items
         .iter()
-        .filter(|(order, item)| removed != Some((*order, &item.id)))
+        .filter(|(order, item)| !removed.contains(&(*order, &item.id)))
         .collect();
     line_items.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
     line_items.dedup_by(|a, b| (a.0, &a.1.id) == (b.0, &b.1.id));
-    let removed_doc: Option<Json<Doc>> = sqlx::query_scalar(WRITE_SQL)
+    let mut identities = writes.identities.clone();
+    identities.sort_by_key(|(anonymous, _)| *anonymous);
+    identities.dedup_by_key(|(anonymous, _)| *anonymous);
+    let removed: Vec<(String, String, Json<Doc>)> = sqlx::query_as(WRITE_SQL)
         .bind(users.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
         .bind(users.iter().map(|e| Json(&e.doc)).collect::<Vec<_>>())
         .bind(products.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
@@ -133,13 +147,20 @@ pub async fn write(conn: &mut PgConnection, writes: &Writes<'_>) -> Result<Optio
                 .collect::<Vec<_>>(),
         )
         .bind(line_items.iter().map(|(_, item)| Json(&item.doc)).collect::<Vec<_>>())
-        .bind(writes.identity.map(|(anonymous, _)| anonymous))
-        .bind(writes.identity.map(|(_, user)| user.as_str()))
-        .bind(removed.map(|(order, _)| order.as_str()))
-        .bind(removed.map(|(_, item)| item.as_str()))
-        .fetch_one(conn)
+        .bind(identities.iter().map(|(anonymous, _)| *anonymous).collect::<Vec<_>>())
+        .bind(identities.iter().map(|(_, user)| user.as_str()).collect::<Vec<_>>())
+        .bind(removed.iter().map(|(order, _)| order.as_str()).collect::<Vec<_>>())
+        .bind(removed.iter().map(|(_, item)| item.as_str()).collect::<Vec<_>>())
+        .fetch_all(conn)
         .await?;
-    Ok(removed_doc.map(|d| d.0))
+    Ok(removed
+        .into_iter()
+        .map(|(order_id, id, doc)| Removed {
+            order_id,
+            id,
+            doc: doc.0,
+        })
+        .collect())
 }
 
 pub async fn fetch(conn: &mut PgConnection, store: Keyed, ids: &[String]) -> Result<Vec<Doc>, sqlx::Error> {
@@ -241,8 +262,8 @@ pub async fn get_line_item(pool: &PgPool, order_id: &ResourceId, id: &ResourceId
 pub async fn delete_line_item(pool: &PgPool, order_id: &ResourceId, id: &ResourceId) -> Result<bool, StorageError> {
     let mut conn = pool.acquire().await?;
     let writes = Writes {
-        remove_line_item: Some((order_id, id)),
+        remove_line_items: vec![(order_id, id)],
         ..Writes::default()
     };
-    Ok(write(&mut conn, &writes).await?.is_some())
+    Ok(!write(&mut conn, &writes).await?.is_empty())
 }

@@ -195,6 +195,40 @@ async fn a_repeated_trigger_id_is_idempotent() {
     assert_ne!(other.body["ID"], first.body["ID"]);
 }
 
+/// A repeat sharing a transaction with new triggers is answered from the first acceptance;
+/// the new ones are accepted, and nothing of the repeat is written again.
+#[tokio::test]
+async fn a_repeat_among_new_triggers_is_replayed_alone() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
+    let first = app.trigger(line_item_added("seen")).await;
+    let mut repeat = line_item_added("seen");
+    repeat["Order"]["Total"] = json!(999);
+    let fresh = |id: &str, order: &str| {
+        json!({"ID": id, "EventType": "LineItemAdded", "ClientID": "storefront", "UserID": format!("u-{id}"),
+               "OrderID": order, "LineItem": {"ID": "L1"}})
+    };
+    let reply = app
+        .call(
+            Method::POST,
+            "/v1/triggers/batch",
+            Some(Role::TriggerSender),
+            Some(json!({"Triggers": [fresh("a", "PO-a"), repeat, fresh("b", "PO-b")]})),
+        )
+        .await;
+    let results = reply.body["Results"].as_array().unwrap();
+    assert!(results.iter().all(|r| r["Status"] == 202), "{results:?}");
+    assert_eq!(results[1]["Body"], first.body);
+    assert_eq!(app.count("events").await, 3);
+    assert_eq!(app.count("deliveries").await, 3);
+    let total: Option<f64> = sqlx::query_scalar("SELECT (doc->>'Total')::float8 FROM orders WHERE id = 'PO1'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(total, Some(30.0), "the repeat's order was not written");
+}
+
 #[tokio::test]
 async fn concurrent_duplicates_create_one_event() {
     let app = TestApp::spawn().await;
@@ -344,6 +378,71 @@ async fn a_batch_answers_per_item() {
         )
         .await;
     assert!(reply.status == StatusCode::BAD_REQUEST || reply.status == StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// Triggers arriving together share transactions (group commit), yet each is accepted as if
+/// alone: triggers about the same order are applied one after another, in arrival order.
+#[tokio::test]
+async fn triggers_sent_together_share_commits_and_keep_their_order() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
+    let mut triggers = Vec::new();
+    for n in 1..=30 {
+        triggers.push(json!({
+            "EventType": "LineItemAdded", "ClientID": "storefront", "UserID": format!("buyer{n}"),
+            "Order": {"ID": format!("own-{n}"), "FromUserID": format!("buyer{n}")},
+            "LineItem": {"ID": "L1", "ProductID": "P1"}, "Products": [{"ID": "P1", "Name": "Mug"}]
+        }));
+        if n % 6 == 0 {
+            // Five line items added to one shared order, interleaved with the others.
+            triggers.push(json!({
+                "EventType": "LineItemAdded", "ClientID": "storefront", "UserID": "sharer",
+                "OrderID": "shared", "LineItem": {"ID": format!("S{}", n / 6), "ProductID": "P1"}
+            }));
+        }
+    }
+    let reply = app
+        .call(
+            Method::POST,
+            "/v1/triggers/batch",
+            Some(Role::TriggerSender),
+            Some(json!({"Triggers": &triggers})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let results = reply.body["Results"].as_array().unwrap();
+    assert!(results.iter().all(|r| r["Status"] == 202), "{results:?}");
+
+    let (events, commits): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT xmin::text) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 35);
+    assert!(commits <= 20, "35 triggers sent together took {commits} transactions");
+
+    // The k-th trigger on the shared order sees exactly the k line items added so far.
+    let shared: Vec<&Value> = triggers
+        .iter()
+        .zip(results)
+        .filter(|(t, _)| t["OrderID"] == "shared")
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(shared.len(), 5);
+    for (k, result) in shared.iter().enumerate() {
+        let event = app
+            .get(&format!("/v1/events/{}", result["Body"]["ID"].as_str().unwrap()))
+            .await;
+        let items: Vec<&str> = event.body["Payload"]["LineItems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|li| li["ID"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = (1..=k + 1).map(|i| format!("S{i}")).collect();
+        assert_eq!(items, expected, "trigger {} on the shared order", k + 1);
+    }
+    assert_eq!(app.deliver_all_due().await, 35);
 }
 
 #[tokio::test]

@@ -1,0 +1,387 @@
+//! Accepting triggers. [`Ingester`] gathers the triggers arriving concurrently into batches
+//! (group commit); each batch is one transaction that upserts the entities they carry, reads
+//! each trigger's view of the store, builds the hydrated payloads, stores the events and one
+//! delivery per (matching TrackingEvent × target), and notifies the workers. A transaction
+//! commits entirely or not at all, and a trigger is answered only after its batch committed:
+//! its event and deliveries are then durable. Each step is one statement for the whole batch,
+//! so a batch costs five round trips (with BEGIN and COMMIT) and one commit, whatever its size.
+
+mod queue;
+mod read;
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
+
+use super::entities::{self, Writes};
+use crate::domain::hydration::{self, MissingEntity, UserContext};
+use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
+use crate::domain::trigger::Trigger;
+use crate::domain::EventType;
+use read::{Match, Read};
+
+pub use queue::Ingester;
+
+/// The channel workers LISTEN on; a notification means "new deliveries are due".
+pub const CHANNEL: &str = "trackway_deliveries";
+
+/// The 202 body of an accepted trigger.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct TriggerOut {
+    /// The event's ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub deliveries: Vec<DeliveryRef>,
+    pub missing_entities: Vec<MissingEntity>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeliveryRef {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "TrackingEventID")]
+    pub tracking_event_id: String,
+    #[serde(rename = "DeliveryConfigID")]
+    pub delivery_config_id: String,
+    pub target: TargetKind,
+}
+
+/// An accepted trigger's response, and whether it is a replay of an earlier acceptance.
+#[derive(Debug)]
+pub struct Accepted {
+    pub body: Value,
+    pub replayed: bool,
+}
+
+/// A delivery to create.
+pub(crate) struct NewDelivery {
+    pub id: String,
+    pub tracking_event_id: String,
+    pub delivery_config_id: String,
+    pub target: TargetKind,
+    pub tracking_event: Value,
+    /// Set when the target is disabled: the delivery is recorded as failed with this reason.
+    pub disabled: Option<String>,
+}
+
+pub fn new_event_id() -> String {
+    format!("evt_{}", uuid::Uuid::now_v7().simple())
+}
+
+pub fn new_delivery_id() -> String {
+    format!("dlv_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A trigger's event, built from its view of the store, ready to be stored.
+struct Prepared {
+    event_id: String,
+    payload: Value,
+    /// The 202 body.
+    body: Value,
+    user: UserContext,
+    deliveries: Vec<NewDelivery>,
+}
+
+/// Accepts `triggers` together, in one transaction of three statements whatever their number:
+/// the entities they carry written, every trigger's snapshot and matching TrackingEvents read,
+/// the events and their deliveries stored (and the workers notified). Returns one acceptance
+/// per trigger, in order. The triggers must not depend on one another (see
+/// [`queue::Footprint`]): each sees the store as if it were alone after the others.
+///
+/// An idempotency key already taken is found when storing; the transaction is then rolled back
+/// (nothing of the repeat may be kept, not even its entities), the repeats are answered with
+/// the first acceptance's response, and the rest are accepted again without them.
+async fn accept_together(
+    pool: &PgPool,
+    triggers: &[&Trigger],
+    now: DateTime<Utc>,
+) -> Result<Vec<Accepted>, sqlx::Error> {
+    let mut answers: Vec<Option<Accepted>> = triggers.iter().map(|_| None).collect();
+    loop {
+        let pending: Vec<usize> = (0..triggers.len()).filter(|&i| answers[i].is_none()).collect();
+        if pending.is_empty() {
+            break;
+        }
+        let batch: Vec<&Trigger> = pending.iter().map(|&i| triggers[i]).collect();
+        let mut tx = pool.begin().await?;
+        let removed = entities::write(&mut tx, &carried_entities(&batch)).await?;
+        let reads = read::read(&mut tx, &batch, &removed).await?;
+        let prepared = batch
+            .iter()
+            .zip(reads)
+            .map(|(trigger, read)| prepare(trigger, read, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let events: Vec<_> = batch
+            .iter()
+            .zip(&prepared)
+            .map(|(trigger, p)| (new_event(trigger, p, now), p.deliveries.as_slice()))
+            .collect();
+        let stored = store_events(&mut tx, &events, now).await?;
+        if stored.len() == prepared.len() {
+            tx.commit().await?;
+            for (i, p) in pending.into_iter().zip(prepared) {
+                answers[i] = Some(Accepted {
+                    body: p.body,
+                    replayed: false,
+                });
+            }
+            break;
+        }
+        tx.rollback().await?;
+        let repeats: Vec<usize> = pending
+            .into_iter()
+            .zip(&prepared)
+            .filter(|(_, p)| !stored.contains(&p.event_id))
+            .map(|(i, _)| i)
+            .collect();
+        let mut first = replay(pool, repeats.iter().map(|&i| triggers[i])).await?;
+        for i in repeats {
+            let key = (triggers[i].client_id.to_string(), triggers[i].idempotency_key.clone());
+            let body = first
+                .remove(&key)
+                .ok_or_else(|| sqlx::Error::Protocol("an idempotent event vanished".into()))?;
+            answers[i] = Some(Accepted { body, replayed: true });
+        }
+    }
+    Ok(answers.into_iter().flatten().collect())
+}
+
+/// The stored responses of earlier triggers with the same (ClientID, ID), by that pair.
+async fn replay<'t>(
+    pool: &PgPool,
+    triggers: impl Iterator<Item = &'t Trigger>,
+) -> Result<HashMap<(String, Option<String>), Value>, sqlx::Error> {
+    let (clients, keys): (Vec<&str>, Vec<Option<&str>>) = triggers
+        .map(|t| (t.client_id.as_str(), t.idempotency_key.as_deref()))
+        .unzip();
+    let rows: Vec<(String, Option<String>, Json<Value>)> = sqlx::query_as(
+        "SELECT e.client_id, e.idempotency_key, e.response
+         FROM events e JOIN unnest($1::text[], $2::text[]) AS t(client_id, idempotency_key)
+              ON e.client_id = t.client_id AND e.idempotency_key = t.idempotency_key",
+    )
+    .bind(&clients)
+    .bind(&keys)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(client, key, response)| ((client, key), response.0))
+        .collect())
+}
+
+/// The entities the triggers carry, to be written together.
+fn carried_entities<'t>(triggers: &[&'t Trigger]) -> Writes<'t> {
+    let mut writes = Writes::default();
+    for &trigger in triggers {
+        writes.users.extend(trigger.user.iter());
+        writes.products.extend(trigger.products.iter());
+        if let Some(order) = &trigger.order {
+            let user = order.reference("FromUserID").or_else(|| trigger.user_id.clone());
+            writes.orders.push((order, user));
+        }
+        if let Some(order_id) = &trigger.order_id {
+            let removed = trigger.event_type == EventType::LineItemRemoved;
+            writes.line_items.extend(
+                trigger
+                    .line_items
+                    .iter()
+                    .chain(trigger.line_item.iter().filter(|_| !removed))
+                    .map(|item| (order_id, item)),
+            );
+            if let (true, Some(id)) = (removed, &trigger.line_item_id) {
+                writes.remove_line_items.push((order_id, id));
+            }
+        }
+        if let (EventType::UserLoggedIn, Some(anonymous), Some(user)) =
+            (trigger.event_type, &trigger.anonymous_id, &trigger.user_id)
+        {
+            writes.identities.push((anonymous, user));
+        }
+    }
+    writes
+}
+
+/// Hydrates a trigger's payload from its view and lists the deliveries it makes.
+fn prepare(trigger: &Trigger, read: Read, now: DateTime<Utc>) -> Result<Prepared, sqlx::Error> {
+    let event_id = new_event_id();
+    let (payload, missing) = hydration::hydrate(&event_id, trigger, now, &read.snapshot, &read.user);
+    let deliveries = new_deliveries(read.matches);
+    let out = TriggerOut {
+        id: event_id.clone(),
+        deliveries: deliveries
+            .iter()
+            .map(|d| DeliveryRef {
+                id: d.id.clone(),
+                tracking_event_id: d.tracking_event_id.clone(),
+                delivery_config_id: d.delivery_config_id.clone(),
+                target: d.target,
+            })
+            .collect(),
+        missing_entities: missing,
+    };
+    let body = serde_json::to_value(&out).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    Ok(Prepared {
+        event_id,
+        payload,
+        body,
+        user: read.user,
+        deliveries,
+    })
+}
+
+fn new_event<'a>(trigger: &'a Trigger, prepared: &'a Prepared, now: DateTime<Utc>) -> NewEvent<'a> {
+    NewEvent {
+        id: &prepared.event_id,
+        event_type: trigger.event_type.as_str(),
+        client_id: trigger.client_id.as_str(),
+        idempotency_key: trigger.idempotency_key.as_deref(),
+        user_id: prepared.user.id.as_deref(),
+        anonymous_id: prepared.user.anonymous_id.as_deref(),
+        payload: &prepared.payload,
+        response: &prepared.body,
+        occurred_at: trigger.occurred_at.unwrap_or(now),
+    }
+}
+
+/// One delivery per matching TrackingEvent and target of its DeliveryConfig.
+fn new_deliveries(matches: Vec<Match>) -> Vec<NewDelivery> {
+    matches
+        .into_iter()
+        .flat_map(|m| {
+            let tracking_event = json!({"ID": m.id, "Name": m.name, "ConfigData": m.config_data});
+            NewDelivery::per_target(
+                &m.id,
+                &m.delivery_config_id,
+                &tracking_event,
+                &m.targets,
+                &m.disabled_targets,
+            )
+        })
+        .collect()
+}
+
+impl NewDelivery {
+    /// One delivery for each target of a DeliveryConfig (`targets`, with the targets switched
+    /// off in `disabled`), on behalf of `tracking_event` ({ID, Name, ConfigData}).
+    pub(crate) fn per_target(
+        tracking_event_id: &str,
+        delivery_config_id: &str,
+        tracking_event: &Value,
+        targets: &DeliveryTargetsDoc,
+        disabled: &Map<String, Value>,
+    ) -> Vec<NewDelivery> {
+        targets
+            .kinds()
+            .into_iter()
+            .map(|target| NewDelivery {
+                id: new_delivery_id(),
+                tracking_event_id: tracking_event_id.to_owned(),
+                delivery_config_id: delivery_config_id.to_owned(),
+                target,
+                tracking_event: tracking_event.clone(),
+                disabled: disabled_reason(disabled, target),
+            })
+            .collect()
+    }
+}
+
+/// Why a target is switched off, if it is.
+pub(crate) fn disabled_reason(disabled: &Map<String, Value>, target: TargetKind) -> Option<String> {
+    disabled.get(target.as_str()).map(|d| {
+        let reason = d.get("Reason").and_then(Value::as_str).unwrap_or("disabled");
+        format!("{target} target is disabled: {reason}")
+    })
+}
+
+/// An event to store.
+pub(crate) struct NewEvent<'a> {
+    pub id: &'a str,
+    pub event_type: &'a str,
+    pub client_id: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub anonymous_id: Option<&'a str>,
+    pub payload: &'a Value,
+    /// The 202 body, returned again to a repeat of the same idempotency key.
+    pub response: &'a Value,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Stores events and their deliveries in one statement and, when any delivery is due, notifies
+/// the workers (on commit). An event whose idempotency key is already taken is not stored, nor
+/// are its deliveries; the IDs of the events stored are returned.
+const STORE_EVENTS_SQL: &str = "
+WITH
+event AS (
+    INSERT INTO events (id, event_type, client_id, idempotency_key, user_id, anonymous_id, payload, response,
+                        occurred_at, received_at)
+    SELECT t.*, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                $7::jsonb[], $8::jsonb[], $9::timestamptz[]) AS t
+    ON CONFLICT ON CONSTRAINT events_idempotency_key DO NOTHING
+    RETURNING id),
+delivery AS (
+    INSERT INTO deliveries (id, event_id, tracking_event_id, delivery_config_id, target, tracking_event, status,
+                            last_error, next_attempt_at, created_at, updated_at)
+    SELECT t.id, t.event_id, te, dc, target, snapshot, status, error, $10, $10, $10
+    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::text[],
+                $18::text[]) AS t(id, event_id, te, dc, target, snapshot, status, error)
+    WHERE t.event_id IN (SELECT id FROM event))
+SELECT id FROM event
+LEFT JOIN LATERAL (SELECT pg_notify($19, '') WHERE $20) AS notified ON true";
+
+pub(crate) async fn store_events<'a>(
+    conn: &mut PgConnection,
+    events: &[(NewEvent<'a>, &[NewDelivery])],
+    now: DateTime<Utc>,
+) -> Result<HashSet<String>, sqlx::Error> {
+    let event_column =
+        |column: fn(&NewEvent<'a>) -> Option<&'a str>| events.iter().map(|(e, _)| column(e)).collect::<Vec<_>>();
+    let deliveries: Vec<(&str, &NewDelivery)> = events
+        .iter()
+        .flat_map(|(e, ds)| ds.iter().map(move |d| (e.id, d)))
+        .collect();
+    let delivery_column =
+        |column: fn(&NewDelivery) -> &str| deliveries.iter().map(|(_, d)| column(d)).collect::<Vec<_>>();
+    let status = |d: &NewDelivery| if d.disabled.is_some() { "Failed" } else { "Pending" };
+    let stored: Vec<String> = sqlx::query_scalar(STORE_EVENTS_SQL)
+        .bind(event_column(|e| Some(e.id)))
+        .bind(event_column(|e| Some(e.event_type)))
+        .bind(event_column(|e| Some(e.client_id)))
+        .bind(event_column(|e| e.idempotency_key))
+        .bind(event_column(|e| e.user_id))
+        .bind(event_column(|e| e.anonymous_id))
+        .bind(events.iter().map(|(e, _)| Json(e.payload)).collect::<Vec<_>>())
+        .bind(events.iter().map(|(e, _)| Json(e.response)).collect::<Vec<_>>())
+        .bind(events.iter().map(|(e, _)| e.occurred_at).collect::<Vec<_>>())
+        .bind(now)
+        .bind(delivery_column(|d| &d.id))
+        .bind(deliveries.iter().map(|(event, _)| *event).collect::<Vec<_>>())
+        .bind(delivery_column(|d| &d.tracking_event_id))
+        .bind(delivery_column(|d| &d.delivery_config_id))
+        .bind(delivery_column(|d| d.target.as_str()))
+        .bind(
+            deliveries
+                .iter()
+                .map(|(_, d)| Json(&d.tracking_event))
+                .collect::<Vec<_>>(),
+        )
+        .bind(delivery_column(status))
+        .bind(
+            deliveries
+                .iter()
+                .map(|(_, d)| d.disabled.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(CHANNEL)
+        .bind(deliveries.iter().any(|(_, d)| d.disabled.is_none()))
+        .fetch_all(conn)
+        .await?;
+    Ok(stored.into_iter().collect())
+}
