@@ -89,7 +89,7 @@ impl DeliverySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestSettings {
-    /// Transactions accepting triggers at once, each with one connection of the API's pool.
+    /// Transactions accepting triggers at once, each with a connection of its own.
     pub writers: usize,
     /// Triggers accepted in one transaction at most.
     pub max_batch: usize,
@@ -191,10 +191,10 @@ impl Settings {
             });
         }
         let ingest = &self.ingest;
-        if ingest.writers == 0 || ingest.writers > self.database.max_connections as usize {
+        if !(1..=64).contains(&ingest.writers) {
             return Err(ConfigError::Invalid {
                 field: "ingest.writers",
-                message: "must be between 1 and database.max_connections".into(),
+                message: "must be between 1 and 64".into(),
             });
         }
         if !(1..=1000).contains(&ingest.max_batch) {

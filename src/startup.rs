@@ -47,7 +47,8 @@ impl Application {
     /// [`Dispatcher::deliver_due`] themselves.
     pub async fn build_with_clock(settings: &Settings, clock: Clock) -> anyhow::Result<Self> {
         let pool = storage::pool(&settings.database)?;
-        let delivery_pool = storage::pool_of_size(&settings.database, settings.delivery.database_connections)?;
+        let delivery_pool = storage::hot_pool(&settings.database, settings.delivery.database_connections)?;
+        let ingest_pool = storage::hot_pool(&settings.database, settings.ingest.writers as u32)?;
         let dispatcher = Arc::new(Dispatcher::new(delivery_pool, clock.clone(), &settings.delivery)?);
         let listener = TcpListener::bind(settings.server.listen)
             .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
@@ -57,7 +58,7 @@ impl Application {
             clock: clock.clone(),
             dispatcher: dispatcher.clone(),
             triggers_in_progress: Arc::new(tokio::sync::Semaphore::new(settings.server.max_concurrent_triggers)),
-            ingest: Ingester::start(pool.clone(), clock.clone(), &settings.ingest),
+            ingest: Ingester::start(ingest_pool, clock.clone(), &settings.ingest),
         };
         let server = serve(listener, state, settings)?;
         let (stop_workers, stopped) = watch::channel(false);
