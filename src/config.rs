@@ -36,6 +36,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_seconds: u64,
     /// Trigger requests accepted concurrently; more get 503 Overloaded at once.
     pub max_concurrent_triggers: usize,
+    /// How long a live API key, once found, is trusted without asking the database again.
+    pub api_key_cache_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -16,6 +16,7 @@ use sqlx::{PgPool, Postgres};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::auth::KeyCache;
 use crate::api::json::BodyLimit;
 use crate::api::paths::Routes;
 use crate::api::{self, AppState};
@@ -59,6 +60,7 @@ impl Application {
             dispatcher: dispatcher.clone(),
             triggers_in_progress: Arc::new(tokio::sync::Semaphore::new(settings.server.max_concurrent_triggers)),
             ingest: Ingester::start(ingest_pool, clock.clone(), &settings.ingest),
+            api_keys: KeyCache::new(Duration::from_secs(settings.server.api_key_cache_seconds)),
         };
         let server = serve(listener, state, settings)?;
         let (stop_workers, stopped) = watch::channel(false);

@@ -3,8 +3,11 @@
 //! without a valid key gets 401 whatever else is wrong with it. Handlers then state what they
 //! need in their signature with [`Authorized<P>`], which answers 403 when the key lacks it.
 
+use std::collections::HashMap;
 use std::future::{ready, Ready};
 use std::marker::PhantomData;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -26,12 +29,54 @@ pub async fn authenticate(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let token = bearer_token(req.request())?;
     let state = AppState::of(&req)?;
-    let key = storage::api_keys::find_by_token_hash(&state.pool, &token_hash(&token))
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::unauthorized("InvalidToken", "The API key is unknown or has been revoked."))?;
+    let hash = token_hash(&token);
+    let key = match state.api_keys.get(&hash) {
+        Some(key) => key,
+        None => {
+            let key = storage::api_keys::find_by_token_hash(&state.pool, &hash)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(|| ApiError::unauthorized("InvalidToken", "The API key is unknown or has been revoked."))?;
+            state.api_keys.put(hash, &key);
+            key
+        }
+    };
     req.extensions_mut().insert(key);
     next.call(req).await
+}
+
+/// Live API keys recently found, by token hash, so that a busy sender does not cost a database
+/// round trip per request. An entry is trusted for `server.api_key_cache_seconds`: a key
+/// revoked (by `trackway keys revoke`, possibly in another process) stops working within that
+/// time. Unknown tokens are never cached.
+pub struct KeyCache {
+    ttl: Duration,
+    keys: Mutex<HashMap<[u8; 32], (ApiKey, Instant)>>,
+}
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> KeyCache {
+        KeyCache {
+            ttl,
+            keys: Mutex::default(),
+        }
+    }
+
+    fn get(&self, hash: &[u8; 32]) -> Option<ApiKey> {
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.get(hash)
+            .filter(|(_, found)| found.elapsed() < self.ttl)
+            .map(|(key, _)| key.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], key: &ApiKey) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.retain(|_, (_, found)| found.elapsed() < self.ttl);
+        keys.insert(hash, (key.clone(), Instant::now()));
+    }
 }
 
 fn bearer_token(req: &HttpRequest) -> Result<SecretString, ApiError> {

@@ -50,6 +50,8 @@ pub struct AppState {
     pub triggers_in_progress: Arc<tokio::sync::Semaphore>,
     /// Accepts triggers in batches (group commit).
     pub ingest: Ingester,
+    /// API keys recently found.
+    pub api_keys: auth::KeyCache,
 }
 
 impl AppState {

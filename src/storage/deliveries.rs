@@ -2,7 +2,7 @@
 //! lease, then commit: no transaction is open while requests are in flight) and write their
 //! outcomes back in one short transaction per batch with [`record`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
@@ -133,13 +133,33 @@ pub enum Next {
     Skipped(String),
 }
 
-/// Records a batch of outcomes in one transaction. An outcome whose delivery was claimed again
-/// since (its lease ran out) is dropped: the newer attempt owns the row.
+/// Each outcome: its delivery's new state (unless the delivery was claimed again since, its
+/// lease having run out: the newer attempt owns the row), and the attempt's record.
+const RECORD_SQL: &str = "
+WITH
+applied AS (
+    UPDATE deliveries d
+    SET status = t.status, next_attempt_at = t.next_at, lease_until = NULL, last_status_code = t.code,
+        last_error = t.error, updated_at = $1
+    FROM unnest($2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::int[], $7::text[])
+         AS t(id, attempt, status, next_at, code, error)
+    WHERE d.id = t.id AND d.attempts = t.attempt AND d.status = 'Pending'
+    RETURNING d.id),
+attempt AS (
+    INSERT INTO delivery_attempts (delivery_id, n, started_at, duration_ms, status_code, error_kind, error_message,
+                                   response_body)
+    SELECT * FROM unnest($2::text[], $3::int[], $8::timestamptz[], $9::float8[], $6::int[], $10::text[], $11::text[],
+                         $12::text[])
+    ON CONFLICT ON CONSTRAINT delivery_attempts_pkey DO NOTHING)
+SELECT id FROM applied";
+
+/// Records a batch of outcomes in one statement, or one transaction when a dead letter also
+/// disables its target or queues a failure notice. An outcome whose delivery was claimed again
+/// since (its lease ran out) changes nothing but the record of attempts.
 pub async fn record(pool: &PgPool, outcomes: &[Outcome], now: DateTime<Utc>) -> Result<(), StorageError> {
     if outcomes.is_empty() {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
     let ids: Vec<&str> = outcomes.iter().map(|o| o.delivery.id.as_str()).collect();
     let attempts: Vec<i32> = outcomes.iter().map(|o| o.delivery.attempts).collect();
     let started: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.started_at).collect();
@@ -171,41 +191,26 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], now: DateTime<Utc>) -> 
             _ => o.error_message.clone(),
         })
         .collect();
-    let applied: Vec<String> = sqlx::query_scalar(
-        "UPDATE deliveries d
-         SET status = t.status, next_attempt_at = t.next_at, lease_until = NULL, last_status_code = t.code,
-             last_error = t.error, updated_at = $1
-         FROM unnest($2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::int[], $7::text[])
-              AS t(id, attempt, status, next_at, code, error)
-         WHERE d.id = t.id AND d.attempts = t.attempt AND d.status = 'Pending'
-         RETURNING d.id",
-    )
-    .bind(now)
-    .bind(&ids)
-    .bind(&attempts)
-    .bind(&statuses)
-    .bind(&next_at)
-    .bind(&codes)
-    .bind(&last_errors)
-    .fetch_all(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO delivery_attempts (delivery_id, n, started_at, duration_ms, status_code, error_kind,
-                                        error_message, response_body)
-         SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::float8[], $5::int[], $6::text[],
-                              $7::text[], $8::text[])
-         ON CONFLICT ON CONSTRAINT delivery_attempts_pkey DO NOTHING",
-    )
-    .bind(&ids)
-    .bind(&attempts)
-    .bind(&started)
-    .bind(&durations)
-    .bind(&codes)
-    .bind(&kinds)
-    .bind(&messages)
-    .bind(&bodies)
-    .execute(&mut *tx)
-    .await?;
+    let query = sqlx::query_scalar(RECORD_SQL)
+        .bind(now)
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&statuses)
+        .bind(&next_at)
+        .bind(&codes)
+        .bind(&last_errors)
+        .bind(&started)
+        .bind(&durations)
+        .bind(&kinds)
+        .bind(&messages)
+        .bind(&bodies);
+    if !outcomes.iter().any(|o| matches!(o.next, Next::Failed { .. })) {
+        // Nothing more to write: one statement, committed on its own.
+        let _: Vec<String> = query.fetch_all(pool).await?;
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let applied: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
     for outcome in outcomes.iter().filter(|o| applied.contains(&o.delivery.id)) {
         if let Next::Failed { reason, disable_target } = &outcome.next {
             if *disable_target {

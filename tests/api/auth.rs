@@ -215,3 +215,27 @@ async fn only_hashes_of_tokens_are_stored() {
         .unwrap();
     assert!(!dump.contains(&token[3..]), "a token is stored in clear");
 }
+
+/// A live key is remembered for `server.api_key_cache_seconds`; revoked, it stops working once
+/// that time has passed (immediately when the cache is off).
+#[tokio::test]
+async fn a_revoked_key_stops_working_within_the_cache_time() {
+    for seconds in [0, 1] {
+        let mut settings = crate::helpers::fresh_settings();
+        settings.server.api_key_cache_seconds = seconds;
+        let app = TestApp::spawn_with(settings).await;
+        let path = "/v1/integrations/deliveryconfig";
+        assert_eq!(
+            app.call(Method::GET, path, Some(Role::FullAccess), None).await.status,
+            StatusCode::OK
+        );
+        sqlx::query("UPDATE api_keys SET revoked_at = now()")
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(seconds * 1000 + 100)).await;
+        let reply = app.call(Method::GET, path, Some(Role::FullAccess), None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "cache of {seconds} s");
+        assert_eq!(reply.error_code(), "InvalidToken");
+    }
+}
