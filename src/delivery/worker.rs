@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde_json::Value;
 use sqlx::postgres::PgListener;
+use sqlx::types::Json;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use super::Dispatcher;
@@ -75,7 +77,9 @@ impl Dispatcher {
         let slots = Arc::new(Semaphore::new(self.settings.max_in_flight));
         let in_flight = Arc::new(InFlight::default());
         let freed = Arc::new(Notify::new());
-        let (outcomes, received) = mpsc::unbounded_channel::<Outcome>();
+        // Bounded: an attempt keeps its slot until its outcome is queued, so a recorder that
+        // falls behind slows claiming instead of piling outcomes up in memory.
+        let (outcomes, received) = mpsc::channel::<Outcome>(self.settings.max_in_flight);
         let recorder = tokio::spawn(record(self.clone(), received));
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         let lease = chrono::Duration::from_std(self.settings.lease()).unwrap_or(chrono::Duration::MAX);
@@ -110,8 +114,10 @@ impl Dispatcher {
                                 freed.clone(),
                             );
                             tokio::spawn(async move {
-                                let outcome = this.attempt(delivery, &configs).await;
-                                let _ = outcomes.send(outcome);
+                                let mut outcome = this.attempt(delivery, &configs).await;
+                                // Recorded without its payload: free that now.
+                                outcome.delivery.payload = Json(Value::Null);
+                                let _ = outcomes.send(outcome).await;
                                 in_flight.finish(&key);
                                 drop(permit);
                                 freed.notify_one();
@@ -151,7 +157,7 @@ impl Dispatcher {
 
 /// Writes outcomes as they come, many per transaction under load. If writing fails the
 /// deliveries stay leased and are attempted again when their leases run out (at-least-once).
-async fn record(dispatcher: Arc<Dispatcher>, mut received: mpsc::UnboundedReceiver<Outcome>) {
+async fn record(dispatcher: Arc<Dispatcher>, mut received: mpsc::Receiver<Outcome>) {
     while let Some(first) = received.recv().await {
         let mut batch = vec![first];
         while batch.len() < RECORD_BATCH {

@@ -92,8 +92,8 @@ struct Prepared {
 /// Accepts `triggers` together, in one transaction of three statements whatever their number:
 /// the entities they carry written, every trigger's snapshot and matching TrackingEvents read,
 /// the events and their deliveries stored (and the workers notified). Returns one acceptance
-/// per trigger, in order. The triggers must not depend on one another (see
-/// [`queue::Footprint`]): each sees the store as if it were alone after the others.
+/// per trigger, in order. Each trigger's view includes the others' writes, so they must not
+/// touch the same order, user, visitor or product version ([`queue::Footprint`] sees to it).
 ///
 /// An idempotency key already taken is found when storing; the transaction is then rolled back
 /// (nothing of the repeat may be kept, not even its entities), the repeats are answered with
