@@ -1,6 +1,6 @@
 //! The delivery engine. Workers claim due deliveries in batches, render each target's request
 //! from the stored payload, send them concurrently through the shared [`OutboundClient`], and
-//! record every attempt and its consequence in one short transaction per batch.
+//! record every attempt and its consequence in one statement (or short transaction) per batch.
 //!
 //! States of a delivery: `Pending` (queued, or in flight while leased) → `Succeeded`, or back
 //! to `Pending` with a later `next_attempt_at`, or `Failed` (a dead letter, announced to the

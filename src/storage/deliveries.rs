@@ -1,6 +1,7 @@
 //! The delivery queue. Workers [`claim`] due rows in batches (FOR UPDATE SKIP LOCKED, then a
 //! lease, then commit: no transaction is open while requests are in flight) and write their
-//! outcomes back in one short transaction per batch with [`record`].
+//! outcomes back with [`record`]: one statement per batch (a transaction when dead letters add
+//! more to write).
 
 use std::collections::{HashMap, HashSet};
 

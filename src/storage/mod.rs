@@ -13,7 +13,7 @@ pub mod ingest;
 pub mod listing;
 pub mod tracking_events;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::config::DatabaseSettings;
 
@@ -121,10 +121,18 @@ pub struct Saved<T> {
 /// A pool for the given settings. Connections are made lazily, so this never blocks on the
 /// database; readiness is what `/health/ready` reports.
 pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, crate::config::ConfigError> {
-    Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections)
+    Ok(lazy_pool(
+        settings,
+        settings.max_connections,
+        settings.connect_options()?,
+    ))
+}
+
+fn lazy_pool(settings: &DatabaseSettings, size: u32, options: PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(size)
         .acquire_timeout(settings.acquire_timeout())
-        .connect_lazy_with(settings.connect_options()?))
+        .connect_lazy_with(options)
 }
 
 /// A pool of `size` connections for the engine's hot paths (accepting triggers, claiming and
@@ -138,10 +146,7 @@ pub fn hot_pool(settings: &DatabaseSettings, size: u32) -> Result<PgPool, crate:
     let options = settings
         .connect_options()?
         .options([("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off")]);
-    Ok(PgPoolOptions::new()
-        .max_connections(size)
-        .acquire_timeout(settings.acquire_timeout())
-        .connect_lazy_with(options))
+    Ok(lazy_pool(settings, size, options))
 }
 
 /// Whether the database answers a trivial query.

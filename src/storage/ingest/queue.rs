@@ -77,7 +77,7 @@ fn stopped() -> StorageError {
 }
 
 /// What a trigger touches that another trigger of the same batch must not.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub(super) struct Footprint {
     /// Orders, users, anonymous IDs and the idempotency key: one trigger per batch each.
     exclusive: Vec<String>,
@@ -272,11 +272,11 @@ impl Gatherer {
 
 async fn write_batches(shared: Arc<Shared>, pool: PgPool, clock: Clock, max: usize) {
     loop {
-        let batch = shared.gatherer.lock().await.next_batch(&shared, max).await;
+        let mut batch = shared.gatherer.lock().await.next_batch(&shared, max).await;
         if batch.is_empty() {
             return;
         }
-        let footprints: Vec<Footprint> = batch.iter().map(|s| s.footprint.clone()).collect();
+        let footprints: Vec<Footprint> = batch.iter_mut().map(|s| std::mem::take(&mut s.footprint)).collect();
         write_batch(&pool, &clock, batch).await;
         let mut held = shared.held();
         for footprint in &footprints {
