@@ -1,8 +1,9 @@
 //! The background worker: a pipeline rather than batch-and-wait. One loop claims due
 //! deliveries while there are free slots; each attempt runs as its own task; a recorder
 //! writes finished outcomes in batches. A slot is held only by its own request, and each
-//! target may hold at most its DeliveryPolicy's `MaxInFlight` slots (its deliveries are left in
-//! the queue while it is at the cap), so a slow or timing-out destination never delays others.
+//! target may hold at most its DeliveryPolicy's `MaxInFlight` slots (the claim takes none of its
+//! deliveries while it is at the cap, and reads each target's queue apart), so a slow or
+//! timing-out destination never delays others.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,41 +15,44 @@ use sqlx::types::Json;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use super::Dispatcher;
-use crate::domain::delivery_config::{DeliveryPolicy, DEFAULT_MAX_IN_FLIGHT};
-use crate::storage::deliveries::{self, Outcome};
+use crate::storage::deliveries::{self, InFlight, Outcome};
 use crate::storage::ingest::CHANNEL;
 
 /// Outcomes written in one transaction at most.
 const RECORD_BATCH: usize = 512;
 
-/// Requests in flight per target, and each target's cap.
+/// Requests in flight per target (DeliveryConfig ID, target): the claim leaves each target
+/// only the slots of its `MaxInFlight` these do not take.
 #[derive(Default)]
-struct InFlight(Mutex<HashMap<String, (usize, usize)>>);
+struct Targets(Mutex<HashMap<(String, String), i32>>);
 
-impl InFlight {
-    fn start(&self, key: &str, cap: usize) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map.entry(key.to_owned()).or_insert((0, cap));
-        entry.0 += 1;
-        entry.1 = cap;
+impl Targets {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), i32>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn finish(&self, key: &str) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = map.get_mut(key) {
-            entry.0 = entry.0.saturating_sub(1);
-            if entry.0 == 0 {
+    fn start(&self, key: &(String, String)) {
+        *self.lock().entry(key.clone()).or_insert(0) += 1;
+    }
+
+    fn finish(&self, key: &(String, String)) {
+        let mut map = self.lock();
+        if let Some(requests) = map.get_mut(key) {
+            *requests -= 1;
+            if *requests <= 0 {
                 map.remove(key);
             }
         }
     }
 
-    /// Targets at their cap.
-    fn busy(&self) -> Vec<String> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter()
-            .filter(|(_, (n, cap))| n >= cap)
-            .map(|(k, _)| k.clone())
+    fn in_flight(&self) -> Vec<InFlight> {
+        self.lock()
+            .iter()
+            .map(|((config, target), requests)| InFlight {
+                delivery_config_id: config.clone(),
+                target: target.clone(),
+                requests: *requests,
+            })
             .collect()
     }
 }
@@ -75,7 +79,7 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut listener = listen(&self).await;
         let slots = Arc::new(Semaphore::new(self.settings.max_in_flight));
-        let in_flight = Arc::new(InFlight::default());
+        let in_flight = Arc::new(Targets::default());
         let freed = Arc::new(Notify::new());
         // Unbounded, so that a slot is free as soon as its request is done: bounding it let a
         // lagging recorder keep targets at their cap, and a claim then walks the whole backlog
@@ -91,8 +95,8 @@ impl Dispatcher {
             let free = slots.available_permits().min(self.settings.batch_size as usize);
             let mut claimed = 0;
             if free > 0 {
-                let busy = in_flight.busy();
-                match deliveries::claim(&self.pool, self.clock.now(), free as u32, lease, &busy).await {
+                let taken = in_flight.in_flight();
+                match deliveries::claim(&self.pool, self.clock.now(), free as u32, lease, &taken).await {
                     Ok(batch) => {
                         claimed = batch.deliveries.len();
                         let configs = Arc::new(batch.configs);
@@ -100,13 +104,8 @@ impl Dispatcher {
                             let Ok(permit) = slots.clone().acquire_owned().await else {
                                 break;
                             };
-                            let key = format!("{}/{}", delivery.delivery_config_id, delivery.target);
-                            let cap = configs
-                                .get(&delivery.delivery_config_id)
-                                .and_then(|c| DeliveryPolicy::parse("DeliveryPolicy", Some(&c.policy.0)).ok())
-                                .map_or(DEFAULT_MAX_IN_FLIGHT, |p| p.max_in_flight)
-                                as usize;
-                            in_flight.start(&key, cap);
+                            let key = (delivery.delivery_config_id.clone(), delivery.target.clone());
+                            in_flight.start(&key);
                             let (this, configs, outcomes, in_flight, freed) = (
                                 self.clone(),
                                 configs.clone(),

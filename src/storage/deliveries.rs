@@ -12,7 +12,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::ingest::{disabled_reason, new_event_id, store_events, NewDelivery, NewEvent};
 use super::StorageError;
-use crate::domain::delivery_config::DeliveryPolicyDoc;
+use crate::domain::delivery_config::{DeliveryPolicyDoc, DEFAULT_MAX_IN_FLIGHT};
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
 
 /// The event type of the notices sent to the ErrorConfig's DeliveryConfig.
@@ -57,40 +57,84 @@ pub struct Batch {
     pub configs: HashMap<String, ConfigNow>,
 }
 
+/// Due deliveries, up to each target's free slots and `$2` in all, leased until `$3`.
+const CLAIM_SQL: &str = "
+WITH RECURSIVE
+queues (delivery_config_id, target) AS (
+    (SELECT delivery_config_id, target FROM deliveries
+     WHERE status = 'Pending'
+     ORDER BY delivery_config_id, target
+     LIMIT 1)
+    UNION ALL
+    SELECT later.delivery_config_id, later.target
+    FROM queues q, LATERAL (
+        SELECT delivery_config_id, target FROM deliveries
+        WHERE status = 'Pending' AND (delivery_config_id, target) > (q.delivery_config_id, q.target)
+        ORDER BY delivery_config_id, target
+        LIMIT 1) later),
+room AS (
+    SELECT q.delivery_config_id, q.target,
+           COALESCE((c.policy ->> 'MaxInFlight')::bigint, $7) - COALESCE(f.requests, 0) AS free
+    FROM queues q
+    LEFT JOIN delivery_configs c ON c.id = q.delivery_config_id
+    LEFT JOIN unnest($4::text[], $5::text[], $6::int[]) AS f(delivery_config_id, target, requests)
+           ON f.delivery_config_id = q.delivery_config_id AND f.target = q.target),
+due AS (
+    SELECT d.id
+    FROM (SELECT * FROM room WHERE free > 0 ORDER BY free DESC, delivery_config_id, target) r,
+    LATERAL (
+        SELECT id FROM deliveries
+        WHERE status = 'Pending' AND delivery_config_id = r.delivery_config_id AND target = r.target
+          AND next_attempt_at <= $1
+        ORDER BY next_attempt_at
+        LIMIT r.free
+        FOR UPDATE SKIP LOCKED) d
+    LIMIT $2)
+UPDATE deliveries d
+SET attempts = d.attempts + 1, lease_until = $3, next_attempt_at = $3, updated_at = $1
+FROM events e
+WHERE d.id = ANY (ARRAY(SELECT id FROM due)) AND e.id = d.event_id
+RETURNING d.id, d.event_id, e.event_type, d.tracking_event_id, d.delivery_config_id, d.target, d.tracking_event,
+          d.attempts, e.payload";
+
+/// Requests in flight from this worker to one target of one DeliveryConfig: that many of its
+/// `MaxInFlight` slots are taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    pub delivery_config_id: String,
+    pub target: String,
+    pub requests: i32,
+}
+
 /// Claims up to `limit` due deliveries and leases them until `now + lease`. A lease that runs
 /// out leaves the row due again, so a crashed worker's deliveries are picked up by others.
-/// `busy` lists targets (`"{DeliveryConfigID}/{Target}"`) at their in-flight cap: their due
-/// deliveries stay queued for the next claim.
+///
+/// The queue is read one target at a time: each (DeliveryConfig, target) with pending rows is
+/// found with one index probe (a loose index scan), and gives up to its free slots (its
+/// DeliveryPolicy's `MaxInFlight` less `in_flight`) from its oldest due rows. A target at its
+/// cap costs a claim one probe, however long its backlog; the targets with the most free slots
+/// are served first, so none is starved by others that are always busy.
 pub async fn claim(
     pool: &PgPool,
     now: DateTime<Utc>,
     limit: u32,
     lease: Duration,
-    busy: &[String],
+    in_flight: &[InFlight],
 ) -> Result<Batch, StorageError> {
     let lease_until = now + lease;
-    let deliveries: Vec<Claimed> = sqlx::query_as(
-        "WITH due AS (
-             SELECT id FROM deliveries
-             WHERE status = 'Pending' AND next_attempt_at <= $1
-               AND NOT (delivery_config_id || '/' || target = ANY($4))
-             ORDER BY next_attempt_at
-             LIMIT $2
-             FOR UPDATE SKIP LOCKED
-         )
-         UPDATE deliveries d
-         SET attempts = d.attempts + 1, lease_until = $3, next_attempt_at = $3, updated_at = $1
-         FROM due, events e
-         WHERE d.id = due.id AND e.id = d.event_id
-         RETURNING d.id, d.event_id, e.event_type, d.tracking_event_id, d.delivery_config_id, d.target,
-                   d.tracking_event, d.attempts, e.payload",
-    )
-    .bind(now)
-    .bind(i64::from(limit))
-    .bind(lease_until)
-    .bind(busy)
-    .fetch_all(pool)
-    .await?;
+    let configs: Vec<&str> = in_flight.iter().map(|f| f.delivery_config_id.as_str()).collect();
+    let targets: Vec<&str> = in_flight.iter().map(|f| f.target.as_str()).collect();
+    let requests: Vec<i32> = in_flight.iter().map(|f| f.requests).collect();
+    let deliveries: Vec<Claimed> = sqlx::query_as(CLAIM_SQL)
+        .bind(now)
+        .bind(i64::from(limit))
+        .bind(lease_until)
+        .bind(&configs)
+        .bind(&targets)
+        .bind(&requests)
+        .bind(i64::from(DEFAULT_MAX_IN_FLIGHT))
+        .fetch_all(pool)
+        .await?;
     if deliveries.is_empty() {
         return Ok(Batch::default());
     }

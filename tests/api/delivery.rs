@@ -338,3 +338,30 @@ async fn a_slow_destination_does_not_hold_up_a_healthy_one() {
     let slow_done = app.get("/v1/deliveries?DeliveryConfigID=slow&Status=Succeeded").await;
     assert_eq!(slow_done.body["Meta"]["TotalCount"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_holds_at_most_its_max_in_flight_and_its_backlog_drains() {
+    let mut settings = fresh_settings();
+    settings.delivery.workers_enabled = true;
+    let app = TestApp::spawn_with(settings).await;
+    let healthy = Receiver::start().await;
+    let slow = Receiver::start().await;
+    slow.always(Reply::status(200).after(Duration::from_secs(3)));
+    app.route("slow", "OrderSubmitted", &slow.url, "s").await;
+    app.route("healthy", "OrderSubmitted", &healthy.url, "s").await;
+    let capped = app
+        .patch(
+            "/v1/integrations/deliveryconfig/slow",
+            json!({"DeliveryPolicy": {"MaxInFlight": 2}}),
+        )
+        .await;
+    assert_eq!(capped.status, StatusCode::OK, "{:?}", capped.body);
+    for _ in 0..5 {
+        assert_eq!(app.trigger(order_submitted()).await.status, StatusCode::ACCEPTED);
+    }
+    assert_eq!(healthy.wait_for(5, Duration::from_secs(30)).await.len(), 5);
+    // No slow request has been answered yet: what it received is what it holds at once.
+    assert_eq!(slow.received().len(), 2, "the slow target holds only its MaxInFlight");
+    // Each answer frees a slot for the next of its queue.
+    assert_eq!(slow.wait_for(5, Duration::from_secs(30)).await.len(), 5);
+}
