@@ -18,7 +18,7 @@ const MAX_NAME_LEN: usize = 100;
 pub const DEFAULT_RETRY_SCHEDULE: [u32; 9] = [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400];
 pub const DEFAULT_TIMEOUT_SECONDS: u32 = 15;
 pub const MAX_TIMEOUT_SECONDS: u32 = 30;
-pub const DEFAULT_MAX_IN_FLIGHT: u32 = 16;
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 64;
 const MAX_RETRIES: usize = 30;
 const MAX_RETRY_DELAY_SECONDS: u32 = 7 * 24 * 3600;
 
@@ -55,7 +55,7 @@ pub struct DeliveryPolicyDoc {
     pub retry_schedule: Option<Vec<u32>>,
     /// Total time allowed for one request, 1 to 30 seconds (default 15).
     pub timeout_seconds: Option<u32>,
-    /// Requests in flight at once to one target (default 16).
+    /// Requests in flight at once to one target, from each instance (default 64).
     pub max_in_flight: Option<u32>,
     /// Requests per second to one target; unlimited when omitted.
     pub rate_limit_per_second: Option<u32>,
