@@ -24,9 +24,9 @@ const RECORD_BATCH: usize = 512;
 /// Requests in flight per target (DeliveryConfig ID, target): the claim leaves each target
 /// only the slots of its `MaxInFlight` these do not take.
 #[derive(Default)]
-struct Targets(Mutex<HashMap<(String, String), i32>>);
+struct TargetLoad(Mutex<HashMap<(String, String), i32>>);
 
-impl Targets {
+impl TargetLoad {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), i32>> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -45,7 +45,7 @@ impl Targets {
         }
     }
 
-    fn in_flight(&self) -> Vec<InFlight> {
+    fn snapshot(&self) -> Vec<InFlight> {
         self.lock()
             .iter()
             .map(|((config, target), requests)| InFlight {
@@ -79,7 +79,7 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut listener = listen(&self).await;
         let slots = Arc::new(Semaphore::new(self.settings.max_in_flight));
-        let in_flight = Arc::new(Targets::default());
+        let load = Arc::new(TargetLoad::default());
         let freed = Arc::new(Notify::new());
         // Unbounded, so that a slot is free as soon as its request is done: bounding it let a
         // lagging recorder keep targets at their cap, and a claim then walks the whole backlog
@@ -95,7 +95,7 @@ impl Dispatcher {
             let free = slots.available_permits().min(self.settings.batch_size as usize);
             let mut claimed = 0;
             if free > 0 {
-                let taken = in_flight.in_flight();
+                let taken = load.snapshot();
                 match deliveries::claim(&self.pool, self.clock.now(), free as u32, lease, &taken).await {
                     Ok(batch) => {
                         claimed = batch.deliveries.len();
@@ -105,12 +105,12 @@ impl Dispatcher {
                                 break;
                             };
                             let key = (delivery.delivery_config_id.clone(), delivery.target.clone());
-                            in_flight.start(&key);
-                            let (this, configs, outcomes, in_flight, freed) = (
+                            load.start(&key);
+                            let (this, configs, outcomes, load, freed) = (
                                 self.clone(),
                                 configs.clone(),
                                 outcomes.clone(),
-                                in_flight.clone(),
+                                load.clone(),
                                 freed.clone(),
                             );
                             tokio::spawn(async move {
@@ -118,7 +118,7 @@ impl Dispatcher {
                                 // Recorded without its payload: free that now.
                                 outcome.delivery.payload = Json(Value::Null);
                                 let _ = outcomes.send(outcome);
-                                in_flight.finish(&key);
+                                load.finish(&key);
                                 drop(permit);
                                 freed.notify_one();
                             });

@@ -318,16 +318,23 @@ async fn the_test_endpoint_sends_a_signed_sample_now() {
     assert_eq!(app.count("deliveries").await, 0, "tests are not queued");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_destination_does_not_hold_up_a_healthy_one() {
+/// An app with its delivery workers running, routing OrderSubmitted to a destination that
+/// answers after `delay` (DeliveryConfig `slow`) and to one that answers at once (`healthy`).
+async fn slow_and_healthy(delay: Duration) -> (TestApp, Receiver, Receiver) {
     let mut settings = fresh_settings();
     settings.delivery.workers_enabled = true;
     let app = TestApp::spawn_with(settings).await;
     let healthy = Receiver::start().await;
     let slow = Receiver::start().await;
-    slow.always(Reply::status(200).after(Duration::from_secs(5)));
+    slow.always(Reply::status(200).after(delay));
     app.route("slow", "OrderSubmitted", &slow.url, "s").await;
     app.route("healthy", "OrderSubmitted", &healthy.url, "s").await;
+    (app, slow, healthy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_destination_does_not_hold_up_a_healthy_one() {
+    let (app, slow, healthy) = slow_and_healthy(Duration::from_secs(5)).await;
     // One at a time: each new trigger finds every earlier slow request still in flight.
     for n in 1..=6 {
         app.trigger(order_submitted()).await;
@@ -341,14 +348,7 @@ async fn a_slow_destination_does_not_hold_up_a_healthy_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_holds_at_most_its_max_in_flight_and_its_backlog_drains() {
-    let mut settings = fresh_settings();
-    settings.delivery.workers_enabled = true;
-    let app = TestApp::spawn_with(settings).await;
-    let healthy = Receiver::start().await;
-    let slow = Receiver::start().await;
-    slow.always(Reply::status(200).after(Duration::from_secs(3)));
-    app.route("slow", "OrderSubmitted", &slow.url, "s").await;
-    app.route("healthy", "OrderSubmitted", &healthy.url, "s").await;
+    let (app, slow, healthy) = slow_and_healthy(Duration::from_secs(3)).await;
     let capped = app
         .patch(
             "/v1/integrations/deliveryconfig/slow",
