@@ -13,6 +13,11 @@ use trackway::domain::{ResourceId, Role};
 use trackway::startup::{self, Application};
 use trackway::storage::{self, api_keys};
 
+/// glibc's allocator spent a tenth of the gateway's CPU under load (small JSON documents and
+/// HTTP buffers made and freed on every request); mimalloc does the same work in far less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "trackway", version, about = "Tracking-event delivery gateway")]
 struct Cli {

@@ -22,9 +22,9 @@ use crate::api::paths::Routes;
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::delivery::Dispatcher;
+use crate::delivery::{Dispatcher, Workers};
 use crate::storage;
-use crate::storage::ingest::Ingester;
+use crate::storage::ingest::{Handoff, Ingester};
 
 pub struct Application {
     port: u16,
@@ -51,6 +51,11 @@ impl Application {
         let delivery_pool = storage::hot_pool(&settings.database, settings.delivery.database_connections)?;
         let ingest_pool = storage::hot_pool(&settings.database, settings.ingest.writers as u32)?;
         let dispatcher = Arc::new(Dispatcher::new(delivery_pool, clock.clone(), &settings.delivery)?);
+        // Running workers take new deliveries straight from the ingest writers.
+        let handoff = settings
+            .delivery
+            .workers_enabled
+            .then(|| Arc::new(Workers(dispatcher.clone())) as Arc<dyn Handoff>);
         let listener = TcpListener::bind(settings.server.listen)
             .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
         let port = listener.local_addr()?.port();
@@ -59,7 +64,7 @@ impl Application {
             clock: clock.clone(),
             dispatcher: dispatcher.clone(),
             triggers_in_progress: Arc::new(tokio::sync::Semaphore::new(settings.server.max_concurrent_triggers)),
-            ingest: Ingester::start(ingest_pool, clock.clone(), &settings.ingest),
+            ingest: Ingester::start(ingest_pool, clock.clone(), &settings.ingest, handoff),
             api_keys: KeyCache::new(Duration::from_secs(settings.server.api_key_cache_seconds)),
         };
         let server = serve(listener, state, settings)?;

@@ -15,14 +15,17 @@ pub mod guard;
 pub mod http_target;
 pub mod segment;
 pub mod send_event;
+mod slots;
 mod worker;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use rand::Rng;
 use sqlx::PgPool;
+use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::DeliverySettings;
@@ -36,12 +39,19 @@ use crate::storage::StorageError;
 use client::{OutboundClient, PreparedRequest};
 use commerce::{Event, Rendered};
 use guard::NetworkGuard;
+use slots::Capacity;
+
+pub use worker::Workers;
 
 pub struct Dispatcher {
     pool: PgPool,
     client: OutboundClient,
     clock: Clock,
     settings: DeliverySettings,
+    /// Places for requests in flight, shared by the claim loop and the ingest handoff.
+    capacity: Arc<Capacity>,
+    /// Where finished attempts go to be recorded, while [`Dispatcher::run`] runs.
+    recorder: Mutex<Option<mpsc::WeakUnboundedSender<Outcome>>>,
 }
 
 impl Dispatcher {
@@ -56,6 +66,8 @@ impl Dispatcher {
             pool,
             client,
             clock,
+            capacity: Capacity::new(settings.max_in_flight),
+            recorder: Mutex::new(None),
             settings: settings.clone(),
         })
     }
@@ -75,24 +87,19 @@ impl Dispatcher {
                 return Ok(attempted);
             }
             attempted += batch.deliveries.len();
-            let outcomes = join_all(
-                batch
-                    .deliveries
-                    .into_iter()
-                    .map(|delivery| self.attempt(delivery, &batch.configs)),
-            )
+            let outcomes = join_all(batch.deliveries.into_iter().map(|delivery| {
+                let config = batch.configs.get(&delivery.delivery_config_id);
+                self.attempt(delivery, config)
+            }))
             .await;
             deliveries::record(&self.pool, &outcomes, self.clock.now()).await?;
         }
     }
 
-    pub(crate) async fn attempt(
-        &self,
-        delivery: Claimed,
-        configs: &std::collections::HashMap<String, ConfigNow>,
-    ) -> Outcome {
+    /// Makes one attempt at a claimed delivery, with its DeliveryConfig as it is now (`None`
+    /// when it was deleted).
+    pub(crate) async fn attempt(&self, delivery: Claimed, config: Option<&ConfigNow>) -> Outcome {
         let started_at = self.clock.now();
-        let config = configs.get(&delivery.delivery_config_id);
         let policy = config
             .and_then(|c| DeliveryPolicy::parse("DeliveryPolicy", Some(&c.policy.0)).ok())
             .unwrap_or_default();

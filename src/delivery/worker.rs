@@ -1,61 +1,30 @@
-//! The background worker: a pipeline rather than batch-and-wait. One loop claims due
-//! deliveries while there are free slots; each attempt runs as its own task; a recorder
+//! The background worker: a pipeline rather than batch-and-wait. Deliveries reach it two ways:
+//! handed over by the ingest writers as soon as their batch committed (the usual way, when
+//! there is room: see `storage::ingest::handoff`), or claimed from the queue (retries, and
+//! whatever found no room). Each attempt runs as its own task in a slot, and a recorder
 //! writes finished outcomes in batches. A slot is held only by its own request, and each
-//! target may hold at most its DeliveryPolicy's `MaxInFlight` slots (the claim takes none of its
-//! deliveries while it is at the cap, and reads each target's queue apart), so a slow or
-//! timing-out destination never delays others.
+//! target may hold at most its DeliveryPolicy's `MaxInFlight` slots, so a slow or timing-out
+//! destination never delays others.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::postgres::PgListener;
 use sqlx::types::Json;
-use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch};
 
+use super::slots::TargetKey;
 use super::Dispatcher;
-use crate::storage::deliveries::{self, InFlight, Outcome};
-use crate::storage::ingest::CHANNEL;
+use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
+use crate::domain::targets::TargetKind;
+use crate::storage::deliveries::{self, Claimed, ConfigNow, InFlight, Outcome};
+use crate::storage::ingest::{HandedOver, Handoff, Place, CHANNEL};
+use crate::storage::StorageError;
 
 /// Outcomes written in one transaction at most.
 const RECORD_BATCH: usize = 512;
-
-/// Requests in flight per target (DeliveryConfig ID, target): the claim leaves each target
-/// only the slots of its `MaxInFlight` these do not take.
-#[derive(Default)]
-struct TargetLoad(Mutex<HashMap<(String, String), i32>>);
-
-impl TargetLoad {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), i32>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn start(&self, key: &(String, String)) {
-        *self.lock().entry(key.clone()).or_insert(0) += 1;
-    }
-
-    fn finish(&self, key: &(String, String)) {
-        let mut map = self.lock();
-        if let Some(requests) = map.get_mut(key) {
-            *requests -= 1;
-            if *requests <= 0 {
-                map.remove(key);
-            }
-        }
-    }
-
-    fn snapshot(&self) -> Vec<InFlight> {
-        self.lock()
-            .iter()
-            .map(|((config, target), requests)| InFlight {
-                delivery_config_id: config.clone(),
-                target: target.clone(),
-                requests: *requests,
-            })
-            .collect()
-    }
-}
 
 async fn listen(dispatcher: &Dispatcher) -> Option<PgListener> {
     let mut listener = match PgListener::connect_with(&dispatcher.pool).await {
@@ -74,56 +43,30 @@ async fn listen(dispatcher: &Dispatcher) -> Option<PgListener> {
     }
 }
 
+fn key(delivery_config_id: &str, target: &str) -> TargetKey {
+    (delivery_config_id.to_owned(), target.to_owned())
+}
+
 impl Dispatcher {
     /// Runs until `shutdown` says stop, then lets attempts in flight finish and be recorded.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut listener = listen(&self).await;
-        let slots = Arc::new(Semaphore::new(self.settings.max_in_flight));
-        let load = Arc::new(TargetLoad::default());
-        let freed = Arc::new(Notify::new());
         // Unbounded, so that a slot is free as soon as its request is done: bounding it let a
         // lagging recorder keep targets at their cap, and a claim then walks the whole backlog
         // (rate-2000 collapsed to 122 deliveries/s). Outcomes are queued without their payload.
         let (outcomes, received) = mpsc::unbounded_channel::<Outcome>();
+        *self.recorder() = Some(outcomes.downgrade());
         let recorder = tokio::spawn(record(self.clone(), received));
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
-        let lease = chrono::Duration::from_std(self.settings.lease()).unwrap_or(chrono::Duration::MAX);
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let free = slots.available_permits().min(self.settings.batch_size as usize);
+            let free = self.capacity.free().min(self.settings.batch_size as usize);
             let mut claimed = 0;
             if free > 0 {
-                let taken = load.snapshot();
-                match deliveries::claim(&self.pool, self.clock.now(), free as u32, lease, &taken).await {
-                    Ok(batch) => {
-                        claimed = batch.deliveries.len();
-                        let configs = Arc::new(batch.configs);
-                        for delivery in batch.deliveries {
-                            let Ok(permit) = slots.clone().acquire_owned().await else {
-                                break;
-                            };
-                            let key = (delivery.delivery_config_id.clone(), delivery.target.clone());
-                            load.start(&key);
-                            let (this, configs, outcomes, load, freed) = (
-                                self.clone(),
-                                configs.clone(),
-                                outcomes.clone(),
-                                load.clone(),
-                                freed.clone(),
-                            );
-                            tokio::spawn(async move {
-                                let mut outcome = this.attempt(delivery, &configs).await;
-                                // Recorded without its payload: free that now.
-                                outcome.delivery.payload = Json(Value::Null);
-                                let _ = outcomes.send(outcome);
-                                load.finish(&key);
-                                drop(permit);
-                                freed.notify_one();
-                            });
-                        }
-                    }
+                match self.claim(free, &outcomes).await {
+                    Ok(n) => claimed = n,
                     Err(err) => {
                         tracing::error!(error = ?err, "claiming deliveries failed");
                         tokio::time::sleep(poll).await;
@@ -145,13 +88,126 @@ impl Dispatcher {
             };
             tokio::select! {
                 _ = notified => {}
-                _ = freed.notified() => {}
+                _ = self.capacity.freed() => {}
                 _ = tokio::time::sleep(poll) => {}
                 _ = shutdown.changed() => break,
             }
         }
+        // No more handovers: triggers accepted from now on queue their deliveries.
+        *self.recorder() = None;
         drop(outcomes);
         let _ = recorder.await;
+    }
+
+    fn recorder(&self) -> std::sync::MutexGuard<'_, Option<mpsc::WeakUnboundedSender<Outcome>>> {
+        self.recorder.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Claims up to `free` due deliveries, as many of each target as it has free slots, and
+    /// starts them; returns how many were claimed. The claim counts the requests in flight as
+    /// they were when it began; should the ingest handoff have taken a target's room since,
+    /// the deliveries it no longer has room for go back to the queue unattempted.
+    async fn claim(
+        self: &Arc<Self>,
+        free: usize,
+        outcomes: &mpsc::UnboundedSender<Outcome>,
+    ) -> Result<usize, StorageError> {
+        let lease = chrono::Duration::from_std(self.settings.lease()).unwrap_or(chrono::Duration::MAX);
+        let in_flight: Vec<InFlight> = self
+            .capacity
+            .in_flight()
+            .into_iter()
+            .map(|((delivery_config_id, target), requests)| InFlight {
+                delivery_config_id,
+                target,
+                requests: i32::try_from(requests).unwrap_or(i32::MAX),
+            })
+            .collect();
+        let now = self.clock.now();
+        let batch = deliveries::claim(&self.pool, now, free as u32, lease, &in_flight).await?;
+        let claimed = batch.deliveries.len();
+        let configs: HashMap<String, Arc<ConfigNow>> =
+            batch.configs.into_iter().map(|(id, c)| (id, Arc::new(c))).collect();
+        let mut no_room = Vec::new();
+        for delivery in batch.deliveries {
+            let config = configs.get(&delivery.delivery_config_id).cloned();
+            let max = config
+                .as_deref()
+                .map_or(DEFAULT_MAX_IN_FLIGHT, ConfigNow::max_in_flight);
+            match self
+                .capacity
+                .try_reserve(key(&delivery.delivery_config_id, &delivery.target), max)
+            {
+                Some(slot) => self.launch(delivery, config, slot, outcomes.clone()),
+                None => no_room.push(delivery),
+            }
+        }
+        if !no_room.is_empty() {
+            deliveries::release(&self.pool, &no_room, now).await?;
+        }
+        Ok(claimed)
+    }
+
+    /// Attempts `delivery` in its own task, holding its `slot` (a `Slot`, boxed or not)
+    /// until its outcome is queued for recording.
+    fn launch(
+        self: &Arc<Self>,
+        delivery: Claimed,
+        config: Option<Arc<ConfigNow>>,
+        slot: impl Send + 'static,
+        outcomes: mpsc::UnboundedSender<Outcome>,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut outcome = this.attempt(delivery, config.as_deref()).await;
+            // Recorded without its payload: free that now.
+            outcome.delivery.payload = Json(Value::Null);
+            let _ = outcomes.send(outcome);
+            drop(slot);
+        });
+    }
+}
+
+/// This process's delivery workers, taking deliveries straight from the ingest writers.
+pub struct Workers(pub Arc<Dispatcher>);
+
+impl Handoff for Workers {
+    fn running(&self) -> bool {
+        self.0.recorder().is_some()
+    }
+
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.0.settings.lease()).unwrap_or(chrono::Duration::MAX)
+    }
+
+    fn reserve(&self, config: &ConfigNow, target: TargetKind) -> Option<Place> {
+        if !self.running() {
+            return None;
+        }
+        let slot = self
+            .0
+            .capacity
+            .try_reserve(key(&config.id, target.as_str()), config.max_in_flight())?;
+        Some(Box::new(slot))
+    }
+
+    fn start(&self, deliveries: Vec<HandedOver>) {
+        let outcomes = self.0.recorder().as_ref().and_then(mpsc::WeakUnboundedSender::upgrade);
+        let Some(outcomes) = outcomes else {
+            tracing::warn!(
+                count = deliveries.len(),
+                "the delivery workers stopped; deliveries handed over are sent when their leases run out"
+            );
+            return;
+        };
+        for HandedOver {
+            delivery,
+            config,
+            place,
+        } in deliveries
+        {
+            self.0.launch(delivery, Some(config), place, outcomes.clone());
+        }
     }
 }
 

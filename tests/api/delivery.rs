@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use trackway::domain::Role;
+use trackway::storage::deliveries;
 
 use crate::helpers::{fresh_settings, TestApp};
 use crate::receiver::{Receiver, Reply};
@@ -364,4 +365,30 @@ async fn a_target_holds_at_most_its_max_in_flight_and_its_backlog_drains() {
     assert_eq!(slow.received().len(), 2, "the slow target holds only its MaxInFlight");
     // Each answer frees a slot for the next of its queue.
     assert_eq!(slow.wait_for(5, Duration::from_secs(30)).await.len(), 5);
+}
+
+#[tokio::test]
+async fn a_claimed_delivery_given_back_is_due_again_as_if_never_claimed() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
+    let accepted = app.trigger(order_submitted()).await;
+    let id = accepted.body["Deliveries"][0]["ID"].as_str().unwrap().to_owned();
+    let (now, lease) = (app.clock.now(), chrono::Duration::seconds(60));
+
+    let claimed = deliveries::claim(&app.pool, now, 10, lease, &[]).await.unwrap();
+    assert_eq!(claimed.deliveries.len(), 1);
+    let again = deliveries::claim(&app.pool, now, 10, lease, &[]).await.unwrap();
+    assert!(again.deliveries.is_empty(), "leased");
+    deliveries::release(&app.pool, &claimed.deliveries, now).await.unwrap();
+    let released = app.delivery(&id).await;
+    assert_eq!(released["Status"], "Pending");
+    assert_eq!(released["AttemptCount"], 0);
+    assert_eq!(released["LeaseUntil"], Value::Null);
+
+    assert_eq!(app.deliver_all_due().await, 1);
+    let delivered = app.delivery(&id).await;
+    assert_eq!(delivered["Status"], "Succeeded");
+    assert_eq!(delivered["Attempts"][0]["Number"], 1, "numbered as the first attempt");
+    assert_eq!(receiver.received().len(), 1);
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::process::{Child, Command};
+use trackway::domain::Role;
 
 use crate::helpers::TestApp;
 use crate::receiver::{Receiver, Reply};
@@ -111,6 +112,58 @@ async fn a_worker_killed_mid_flight_loses_nothing() {
             tokio::time::Instant::now() < deadline,
             "only {succeeded} of 20 deliveries recorded as succeeded"
         );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_handed_straight_to_a_dying_worker_are_sent_by_another() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.always(Reply::status(200).after(Duration::from_secs(5)));
+    app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
+
+    // Accepted by the process whose workers send them: each is handed over as its batch
+    // commits, already leased, and never waits in the queue.
+    let mut first = serve(&app.database_url, 2).await;
+    for i in 0..10 {
+        let reply = app
+            .client
+            .post(format!("{}/v1/triggers", first.url))
+            .bearer_auth(app.token(Role::TriggerSender))
+            .json(&json!({"EventType": "OrderSubmitted", "ClientID": "storefront", "OrderID": format!("PO{i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::ACCEPTED);
+    }
+    assert_eq!(receiver.wait_for(10, Duration::from_secs(10)).await.len(), 10);
+    assert_eq!(
+        app.count("deliveries WHERE attempts = 1 AND lease_until IS NOT NULL")
+            .await,
+        10,
+        "each in flight under its first lease"
+    );
+    first.child.start_kill().expect("SIGKILL");
+    first.child.wait().await.unwrap();
+    receiver.always(Reply::status(200));
+
+    // Their leases run out and another instance sends each again, under the same webhook-id.
+    let _second = serve(&app.database_url, 2).await;
+    receiver.wait_for(20, Duration::from_secs(30)).await;
+    let sent = counts(&receiver);
+    assert_eq!(sent.len(), 10);
+    assert!(
+        sent.values().all(|n| *n == 2),
+        "each sent once by each process: {sent:?}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app
+        .count("deliveries WHERE status = 'Succeeded' AND attempts = 2")
+        .await
+        < 10
+    {
+        assert!(tokio::time::Instant::now() < deadline, "not all recorded as succeeded");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1,31 +1,38 @@
 //! Accepting triggers. [`Ingester`] gathers the triggers arriving concurrently into batches
 //! (group commit); each batch is one transaction that upserts the entities they carry, reads
 //! each trigger's view of the store, builds the hydrated payloads, stores the events and one
-//! delivery per (matching TrackingEvent × target), and notifies the workers. A transaction
-//! commits entirely or not at all, and a trigger is answered only after its batch committed:
-//! its event and deliveries are then durable. Each step is one statement for the whole batch,
-//! so a batch costs five round trips (with BEGIN and COMMIT) and one commit, whatever its size.
+//! delivery per (matching TrackingEvent × target), and notifies the workers — or, for the
+//! deliveries this process's workers have room for, hands them over ([`handoff`]). A
+//! transaction commits entirely or not at all, and a trigger is answered only after its batch
+//! committed: its event and deliveries are then durable. Each step is one statement for the
+//! whole batch, so a batch costs five round trips (with BEGIN and COMMIT) and one commit,
+//! whatever its size.
 
+mod handoff;
 mod queue;
 mod read;
+mod store;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use super::entities::{self, Writes};
 use crate::domain::hydration::{self, MissingEntity, UserContext};
-use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
+use crate::domain::targets::TargetKind;
 use crate::domain::trigger::Trigger;
 use crate::domain::EventType;
 use read::{Match, Read};
 
+pub use handoff::{HandedOver, Handoff, Place};
 pub use queue::Ingester;
+pub(crate) use store::{disabled_reason, store_events, NewDelivery, NewEvent};
 
 /// The channel workers LISTEN on; a notification means "new deliveries are due".
 pub const CHANNEL: &str = "trackway_deliveries";
@@ -60,17 +67,6 @@ pub struct Accepted {
     pub replayed: bool,
 }
 
-/// A delivery to create.
-pub(crate) struct NewDelivery {
-    pub id: String,
-    pub tracking_event_id: String,
-    pub delivery_config_id: String,
-    pub target: TargetKind,
-    pub tracking_event: Value,
-    /// Set when the target is disabled: the delivery is recorded as failed with this reason.
-    pub disabled: Option<String>,
-}
-
 pub fn new_event_id() -> String {
     format!("evt_{}", uuid::Uuid::now_v7().simple())
 }
@@ -102,7 +98,9 @@ async fn accept_together(
     pool: &PgPool,
     triggers: &[&Trigger],
     now: DateTime<Utc>,
+    handoff: Option<&dyn Handoff>,
 ) -> Result<Vec<Accepted>, sqlx::Error> {
+    let lease = handoff.filter(|h| h.running()).map(|h| (h, now + h.lease()));
     let mut answers: Vec<Option<Accepted>> = triggers.iter().map(|_| None).collect();
     loop {
         let pending: Vec<usize> = (0..triggers.len()).filter(|&i| answers[i].is_none()).collect();
@@ -116,21 +114,29 @@ async fn accept_together(
         let prepared = batch
             .iter()
             .zip(reads)
-            .map(|(trigger, read)| prepare(trigger, read, now))
+            .map(|(trigger, read)| prepare(trigger, read, now, lease))
             .collect::<Result<Vec<_>, _>>()?;
         let events: Vec<_> = batch
             .iter()
             .zip(&prepared)
             .map(|(trigger, p)| (new_event(trigger, p, now), p.deliveries.as_slice()))
             .collect();
-        let stored = store_events(&mut tx, &events, now).await?;
+        // Running workers had no room for the deliveries they did not take; a place coming
+        // free wakes them, so a notification would only make them look in vain.
+        let stored = store_events(&mut tx, &events, now, lease.is_none()).await?;
         if stored.len() == prepared.len() {
             tx.commit().await?;
+            let mut over = Vec::new();
             for (i, p) in pending.into_iter().zip(prepared) {
+                let event_type = triggers[i].event_type.as_str();
+                over.extend(handoff::handed_over(&p.event_id, event_type, p.payload, p.deliveries));
                 answers[i] = Some(Accepted {
                     body: p.body,
                     replayed: false,
                 });
+            }
+            if let (Some(handoff), false) = (handoff, over.is_empty()) {
+                handoff.start(over);
             }
             break;
         }
@@ -208,11 +214,17 @@ fn carried_entities<'t>(triggers: &[&'t Trigger]) -> Writes<'t> {
     writes
 }
 
-/// Hydrates a trigger's payload from its view and lists the deliveries it makes.
-fn prepare(trigger: &Trigger, read: Read, now: DateTime<Utc>) -> Result<Prepared, sqlx::Error> {
+/// Hydrates a trigger's payload from its view and lists the deliveries it makes, leased to
+/// the workers until the given time as far as they have room.
+fn prepare(
+    trigger: &Trigger,
+    read: Read,
+    now: DateTime<Utc>,
+    lease: Option<(&dyn Handoff, DateTime<Utc>)>,
+) -> Result<Prepared, sqlx::Error> {
     let event_id = new_event_id();
     let (payload, missing) = hydration::hydrate(&event_id, trigger, now, &read.snapshot, &read.user);
-    let deliveries = new_deliveries(read.matches);
+    let deliveries = new_deliveries(read.matches, lease);
     let out = TriggerOut {
         id: event_id.clone(),
         deliveries: deliveries
@@ -251,137 +263,22 @@ fn new_event<'a>(trigger: &'a Trigger, prepared: &'a Prepared, now: DateTime<Utc
 }
 
 /// One delivery per matching TrackingEvent and target of its DeliveryConfig.
-fn new_deliveries(matches: Vec<Match>) -> Vec<NewDelivery> {
+fn new_deliveries(matches: Vec<Match>, lease: Option<(&dyn Handoff, DateTime<Utc>)>) -> Vec<NewDelivery> {
     matches
         .into_iter()
         .flat_map(|m| {
             let tracking_event = json!({"ID": m.id, "Name": m.name, "ConfigData": m.config_data});
-            NewDelivery::per_target(
+            let mut deliveries = NewDelivery::per_target(
                 &m.id,
                 &m.delivery_config_id,
                 &tracking_event,
                 &m.targets,
                 &m.disabled_targets,
-            )
+            );
+            if let Some((handoff, until)) = lease {
+                handoff::reserve(handoff, &mut deliveries, &Arc::new(m.into_config()), until);
+            }
+            deliveries
         })
         .collect()
-}
-
-impl NewDelivery {
-    /// One delivery for each target of a DeliveryConfig (`targets`, with the targets switched
-    /// off in `disabled`), on behalf of `tracking_event` ({ID, Name, ConfigData}).
-    pub(crate) fn per_target(
-        tracking_event_id: &str,
-        delivery_config_id: &str,
-        tracking_event: &Value,
-        targets: &DeliveryTargetsDoc,
-        disabled: &Map<String, Value>,
-    ) -> Vec<NewDelivery> {
-        targets
-            .kinds()
-            .into_iter()
-            .map(|target| NewDelivery {
-                id: new_delivery_id(),
-                tracking_event_id: tracking_event_id.to_owned(),
-                delivery_config_id: delivery_config_id.to_owned(),
-                target,
-                tracking_event: tracking_event.clone(),
-                disabled: disabled_reason(disabled, target),
-            })
-            .collect()
-    }
-}
-
-/// Why a target is switched off, if it is.
-pub(crate) fn disabled_reason(disabled: &Map<String, Value>, target: TargetKind) -> Option<String> {
-    disabled.get(target.as_str()).map(|d| {
-        let reason = d.get("Reason").and_then(Value::as_str).unwrap_or("disabled");
-        format!("{target} target is disabled: {reason}")
-    })
-}
-
-/// An event to store.
-pub(crate) struct NewEvent<'a> {
-    pub id: &'a str,
-    pub event_type: &'a str,
-    pub client_id: &'a str,
-    pub idempotency_key: Option<&'a str>,
-    pub user_id: Option<&'a str>,
-    pub anonymous_id: Option<&'a str>,
-    pub payload: &'a Value,
-    /// The 202 body, returned again to a repeat of the same idempotency key.
-    pub response: &'a Value,
-    pub occurred_at: DateTime<Utc>,
-}
-
-/// Stores events and their deliveries in one statement and, when any delivery is due, notifies
-/// the workers (on commit). An event whose idempotency key is already taken is not stored, nor
-/// are its deliveries; the IDs of the events stored are returned.
-const STORE_EVENTS_SQL: &str = "
-WITH
-event AS (
-    INSERT INTO events (id, event_type, client_id, idempotency_key, user_id, anonymous_id, payload, response,
-                        occurred_at, received_at)
-    SELECT t.*, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                $7::jsonb[], $8::jsonb[], $9::timestamptz[]) AS t
-    ON CONFLICT ON CONSTRAINT events_idempotency_key DO NOTHING
-    RETURNING id),
-delivery AS (
-    INSERT INTO deliveries (id, event_id, tracking_event_id, delivery_config_id, target, tracking_event, status,
-                            last_error, next_attempt_at, created_at, updated_at)
-    SELECT t.id, t.event_id, te, dc, target, snapshot, status, error, $10, $10, $10
-    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::text[],
-                $18::text[]) AS t(id, event_id, te, dc, target, snapshot, status, error)
-    WHERE t.event_id IN (SELECT id FROM event))
-SELECT id FROM event
-LEFT JOIN LATERAL (SELECT pg_notify($19, '') WHERE $20) AS notified ON true";
-
-pub(crate) async fn store_events<'a>(
-    conn: &mut PgConnection,
-    events: &[(NewEvent<'a>, &[NewDelivery])],
-    now: DateTime<Utc>,
-) -> Result<HashSet<String>, sqlx::Error> {
-    let event_column =
-        |column: fn(&NewEvent<'a>) -> Option<&'a str>| events.iter().map(|(e, _)| column(e)).collect::<Vec<_>>();
-    let deliveries: Vec<(&str, &NewDelivery)> = events
-        .iter()
-        .flat_map(|(e, ds)| ds.iter().map(move |d| (e.id, d)))
-        .collect();
-    let delivery_column =
-        |column: fn(&NewDelivery) -> &str| deliveries.iter().map(|(_, d)| column(d)).collect::<Vec<_>>();
-    let status = |d: &NewDelivery| if d.disabled.is_some() { "Failed" } else { "Pending" };
-    let stored: Vec<String> = sqlx::query_scalar(STORE_EVENTS_SQL)
-        .bind(event_column(|e| Some(e.id)))
-        .bind(event_column(|e| Some(e.event_type)))
-        .bind(event_column(|e| Some(e.client_id)))
-        .bind(event_column(|e| e.idempotency_key))
-        .bind(event_column(|e| e.user_id))
-        .bind(event_column(|e| e.anonymous_id))
-        .bind(events.iter().map(|(e, _)| Json(e.payload)).collect::<Vec<_>>())
-        .bind(events.iter().map(|(e, _)| Json(e.response)).collect::<Vec<_>>())
-        .bind(events.iter().map(|(e, _)| e.occurred_at).collect::<Vec<_>>())
-        .bind(now)
-        .bind(delivery_column(|d| &d.id))
-        .bind(deliveries.iter().map(|(event, _)| *event).collect::<Vec<_>>())
-        .bind(delivery_column(|d| &d.tracking_event_id))
-        .bind(delivery_column(|d| &d.delivery_config_id))
-        .bind(delivery_column(|d| d.target.as_str()))
-        .bind(
-            deliveries
-                .iter()
-                .map(|(_, d)| Json(&d.tracking_event))
-                .collect::<Vec<_>>(),
-        )
-        .bind(delivery_column(status))
-        .bind(
-            deliveries
-                .iter()
-                .map(|(_, d)| d.disabled.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(CHANNEL)
-        .bind(deliveries.iter().any(|(_, d)| d.disabled.is_none()))
-        .fetch_all(conn)
-        .await?;
-    Ok(stored.into_iter().collect())
 }

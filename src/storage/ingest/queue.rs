@@ -18,7 +18,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
-use super::{accept_together, Accepted};
+use super::{accept_together, Accepted, Handoff};
 use crate::clock::Clock;
 use crate::config::IngestSettings;
 use crate::domain::trigger::Trigger;
@@ -37,8 +37,9 @@ struct Submission {
 
 impl Ingester {
     /// Starts `settings.writers` writer tasks on the current runtime. They stop when the
-    /// Ingester is dropped and every trigger handed over has been answered.
-    pub fn start(pool: PgPool, clock: Clock, settings: &IngestSettings) -> Ingester {
+    /// Ingester is dropped and every trigger handed over has been answered. With a `handoff`,
+    /// the deliveries this process's workers have room for go straight to them.
+    pub fn start(pool: PgPool, clock: Clock, settings: &IngestSettings, handoff: Option<Arc<dyn Handoff>>) -> Ingester {
         let (queue, received) = mpsc::channel(settings.max_batch * settings.writers * 2);
         let shared = Arc::new(Shared {
             gatherer: Mutex::new(Gatherer {
@@ -49,12 +50,12 @@ impl Ingester {
             released: Notify::new(),
         });
         for _ in 0..settings.writers {
-            tokio::spawn(write_batches(
-                shared.clone(),
-                pool.clone(),
-                clock.clone(),
-                settings.max_batch,
-            ));
+            let writer = Writer {
+                pool: pool.clone(),
+                clock: clock.clone(),
+                handoff: handoff.clone(),
+            };
+            tokio::spawn(write_batches(shared.clone(), writer, settings.max_batch));
         }
         Ingester { queue }
     }
@@ -270,14 +271,21 @@ impl Gatherer {
     }
 }
 
-async fn write_batches(shared: Arc<Shared>, pool: PgPool, clock: Clock, max: usize) {
+/// What one writer task accepts triggers with.
+struct Writer {
+    pool: PgPool,
+    clock: Clock,
+    handoff: Option<Arc<dyn Handoff>>,
+}
+
+async fn write_batches(shared: Arc<Shared>, writer: Writer, max: usize) {
     loop {
         let mut batch = shared.gatherer.lock().await.next_batch(&shared, max).await;
         if batch.is_empty() {
             return;
         }
         let footprints: Vec<Footprint> = batch.iter_mut().map(|s| std::mem::take(&mut s.footprint)).collect();
-        write_batch(&pool, &clock, batch).await;
+        writer.write_batch(batch).await;
         let mut held = shared.held();
         for footprint in &footprints {
             held.release(footprint);
@@ -287,31 +295,39 @@ async fn write_batches(shared: Arc<Shared>, pool: PgPool, clock: Clock, max: usi
     }
 }
 
-/// Accepts a batch and answers each of its triggers. When a statement fails for the batch,
-/// each trigger is tried again on its own, so that one trigger's failure is only its own.
-async fn write_batch(pool: &PgPool, clock: &Clock, batch: Vec<Submission>) {
-    let triggers: Vec<&Trigger> = batch.iter().map(|s| &s.trigger).collect();
-    match accept_together(pool, &triggers, clock.now()).await {
-        Ok(accepted) => {
-            for (submission, accepted) in batch.into_iter().zip(accepted) {
-                let _ = submission.reply.send(Ok(accepted));
+impl Writer {
+    /// Accepts a batch and answers each of its triggers. When a statement fails for the
+    /// batch, each trigger is tried again on its own, so that one trigger's failure is only
+    /// its own.
+    async fn write_batch(&self, batch: Vec<Submission>) {
+        let triggers: Vec<&Trigger> = batch.iter().map(|s| &s.trigger).collect();
+        match self.accept(&triggers).await {
+            Ok(accepted) => {
+                for (submission, accepted) in batch.into_iter().zip(accepted) {
+                    let _ = submission.reply.send(Ok(accepted));
+                }
+            }
+            Err(err) if batch.len() > 1 && err.as_database_error().is_some() => {
+                tracing::warn!(error = %err, triggers = batch.len(), "a batch of triggers failed; accepting each alone");
+                for submission in batch {
+                    let accepted = self
+                        .accept(&[&submission.trigger])
+                        .await
+                        .map(|mut accepted| accepted.remove(0))
+                        .map_err(StorageError::from);
+                    let _ = submission.reply.send(accepted);
+                }
+            }
+            Err(err) => {
+                for submission in batch {
+                    let _ = submission.reply.send(Err(StorageError::Database(copy(&err))));
+                }
             }
         }
-        Err(err) if batch.len() > 1 && err.as_database_error().is_some() => {
-            tracing::warn!(error = %err, triggers = batch.len(), "a batch of triggers failed; accepting each alone");
-            for submission in batch {
-                let accepted = accept_together(pool, &[&submission.trigger], clock.now())
-                    .await
-                    .map(|mut accepted| accepted.remove(0))
-                    .map_err(StorageError::from);
-                let _ = submission.reply.send(accepted);
-            }
-        }
-        Err(err) => {
-            for submission in batch {
-                let _ = submission.reply.send(Err(StorageError::Database(copy(&err))));
-            }
-        }
+    }
+
+    async fn accept(&self, triggers: &[&Trigger]) -> Result<Vec<Accepted>, sqlx::Error> {
+        accept_together(&self.pool, triggers, self.clock.now(), self.handoff.as_deref()).await
     }
 }
 

@@ -7,10 +7,12 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
+use crate::domain::delivery_config::DeliveryPolicyDoc;
 use crate::domain::hydration::{self, Snapshot, UserContext};
 use crate::domain::targets::DeliveryTargetsDoc;
 use crate::domain::trigger::Trigger;
 use crate::domain::{EventType, ResourceId};
+use crate::storage::deliveries::ConfigNow;
 use crate::storage::entities::Removed;
 
 type Doc = Map<String, Value>;
@@ -42,7 +44,21 @@ pub(super) struct Match {
     pub config_data: Option<Value>,
     pub delivery_config_id: String,
     pub targets: DeliveryTargetsDoc,
+    pub policy: DeliveryPolicyDoc,
     pub disabled_targets: Map<String, Value>,
+}
+
+impl Match {
+    /// Its DeliveryConfig, as a delivery's attempt reads it.
+    pub fn into_config(self) -> ConfigNow {
+        ConfigNow {
+            id: self.delivery_config_id,
+            enabled: true,
+            targets: Json(self.targets),
+            policy: Json(self.policy),
+            disabled_targets: Json(self.disabled_targets),
+        }
+    }
 }
 
 /// One row per trigger, in the order given. A user ID from the trigger or the order finds the
@@ -60,7 +76,8 @@ SELECT
     (SELECT coalesce(jsonb_agg(jsonb_build_object(
                 'id', te.id, 'name', te.name, 'config_data', te.config_data,
                 'delivery_config_id', te.delivery_config_id,
-                'targets', dc.targets, 'disabled_targets', dc.disabled_targets) ORDER BY te.id), '[]')
+                'targets', dc.targets, 'policy', dc.policy, 'disabled_targets', dc.disabled_targets)
+                ORDER BY te.id), '[]')
      FROM tracking_events te JOIN delivery_configs dc ON dc.id = te.delivery_config_id
      WHERE te.client_id = t.client_id AND te.event_type = t.event_type AND dc.enabled) AS matches
 FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[]) WITH ORDINALITY

@@ -1,0 +1,159 @@
+//! Storing accepted events and their deliveries: one statement for a whole batch.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use sqlx::PgConnection;
+
+use super::handoff::Leased;
+use super::{new_delivery_id, CHANNEL};
+use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
+
+/// A delivery to create.
+pub(crate) struct NewDelivery {
+    pub id: String,
+    pub tracking_event_id: String,
+    pub delivery_config_id: String,
+    pub target: TargetKind,
+    pub tracking_event: Value,
+    /// Set when the target is disabled: the delivery is recorded as failed with this reason.
+    pub disabled: Option<String>,
+    /// Set when this process's workers took the delivery at once: it is stored leased to them.
+    pub leased: Option<Leased>,
+}
+
+impl NewDelivery {
+    /// One delivery for each target of a DeliveryConfig (`targets`, with the targets switched
+    /// off in `disabled`), on behalf of `tracking_event` ({ID, Name, ConfigData}).
+    pub(crate) fn per_target(
+        tracking_event_id: &str,
+        delivery_config_id: &str,
+        tracking_event: &Value,
+        targets: &DeliveryTargetsDoc,
+        disabled: &Map<String, Value>,
+    ) -> Vec<NewDelivery> {
+        targets
+            .kinds()
+            .into_iter()
+            .map(|target| NewDelivery {
+                id: new_delivery_id(),
+                tracking_event_id: tracking_event_id.to_owned(),
+                delivery_config_id: delivery_config_id.to_owned(),
+                target,
+                tracking_event: tracking_event.clone(),
+                disabled: disabled_reason(disabled, target),
+                leased: None,
+            })
+            .collect()
+    }
+}
+
+/// Why a target is switched off, if it is.
+pub(crate) fn disabled_reason(disabled: &Map<String, Value>, target: TargetKind) -> Option<String> {
+    disabled.get(target.as_str()).map(|d| {
+        let reason = d.get("Reason").and_then(Value::as_str).unwrap_or("disabled");
+        format!("{target} target is disabled: {reason}")
+    })
+}
+
+/// An event to store.
+pub(crate) struct NewEvent<'a> {
+    pub id: &'a str,
+    pub event_type: &'a str,
+    pub client_id: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub anonymous_id: Option<&'a str>,
+    pub payload: &'a Value,
+    /// The 202 body, returned again to a repeat of the same idempotency key.
+    pub response: &'a Value,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Stores events and their deliveries in one statement and, when any delivery is due and
+/// `wake` says so, notifies the workers (on commit). A delivery the workers took at once is
+/// stored leased to them, its first attempt begun (attempt 1, due again when the lease runs
+/// out). An event whose idempotency key is already taken is not stored, nor
+/// are its deliveries; the IDs of the events stored are returned.
+const STORE_EVENTS_SQL: &str = "
+WITH
+event AS (
+    INSERT INTO events (id, event_type, client_id, idempotency_key, user_id, anonymous_id, payload, response,
+                        occurred_at, received_at)
+    SELECT t.*, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                $7::jsonb[], $8::jsonb[], $9::timestamptz[]) AS t
+    ON CONFLICT ON CONSTRAINT events_idempotency_key DO NOTHING
+    RETURNING id),
+delivery AS (
+    INSERT INTO deliveries (id, event_id, tracking_event_id, delivery_config_id, target, tracking_event, status,
+                            last_error, attempts, lease_until, next_attempt_at, created_at, updated_at)
+    SELECT t.id, t.event_id, te, dc, target, snapshot, status, error, CASE WHEN leased IS NULL THEN 0 ELSE 1 END,
+           leased, coalesce(leased, $10), $10, $10
+    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::text[],
+                $18::text[], $21::timestamptz[]) AS t(id, event_id, te, dc, target, snapshot, status, error, leased)
+    WHERE t.event_id IN (SELECT id FROM event))
+SELECT id FROM event
+LEFT JOIN LATERAL (SELECT pg_notify($19, '') WHERE $20) AS notified ON true";
+
+pub(crate) async fn store_events<'a>(
+    conn: &mut PgConnection,
+    events: &[(NewEvent<'a>, &[NewDelivery])],
+    now: DateTime<Utc>,
+    wake: bool,
+) -> Result<HashSet<String>, sqlx::Error> {
+    let event_column =
+        |column: fn(&NewEvent<'a>) -> Option<&'a str>| events.iter().map(|(e, _)| column(e)).collect::<Vec<_>>();
+    let deliveries: Vec<(&str, &NewDelivery)> = events
+        .iter()
+        .flat_map(|(e, ds)| ds.iter().map(move |d| (e.id, d)))
+        .collect();
+    let delivery_column =
+        |column: fn(&NewDelivery) -> &str| deliveries.iter().map(|(_, d)| column(d)).collect::<Vec<_>>();
+    let status = |d: &NewDelivery| if d.disabled.is_some() { "Failed" } else { "Pending" };
+    let stored: Vec<String> = sqlx::query_scalar(STORE_EVENTS_SQL)
+        .bind(event_column(|e| Some(e.id)))
+        .bind(event_column(|e| Some(e.event_type)))
+        .bind(event_column(|e| Some(e.client_id)))
+        .bind(event_column(|e| e.idempotency_key))
+        .bind(event_column(|e| e.user_id))
+        .bind(event_column(|e| e.anonymous_id))
+        .bind(events.iter().map(|(e, _)| Json(e.payload)).collect::<Vec<_>>())
+        .bind(events.iter().map(|(e, _)| Json(e.response)).collect::<Vec<_>>())
+        .bind(events.iter().map(|(e, _)| e.occurred_at).collect::<Vec<_>>())
+        .bind(now)
+        .bind(delivery_column(|d| &d.id))
+        .bind(deliveries.iter().map(|(event, _)| *event).collect::<Vec<_>>())
+        .bind(delivery_column(|d| &d.tracking_event_id))
+        .bind(delivery_column(|d| &d.delivery_config_id))
+        .bind(delivery_column(|d| d.target.as_str()))
+        .bind(
+            deliveries
+                .iter()
+                .map(|(_, d)| Json(&d.tracking_event))
+                .collect::<Vec<_>>(),
+        )
+        .bind(delivery_column(status))
+        .bind(
+            deliveries
+                .iter()
+                .map(|(_, d)| d.disabled.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(CHANNEL)
+        .bind(
+            wake && deliveries
+                .iter()
+                .any(|(_, d)| d.disabled.is_none() && d.leased.is_none()),
+        )
+        .bind(
+            deliveries
+                .iter()
+                .map(|(_, d)| d.leased.as_ref().map(|l| l.until))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(conn)
+        .await?;
+    Ok(stored.into_iter().collect())
+}
