@@ -20,7 +20,7 @@ use super::Dispatcher;
 use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
 use crate::domain::targets::TargetKind;
 use crate::storage::deliveries::{self, Claimed, ConfigNow, InFlight, Outcome};
-use crate::storage::ingest::{HandedOver, Handoff, Place, CHANNEL};
+use crate::storage::ingest::{HandedOver, Handoff, Place, Queued, CHANNEL};
 use crate::storage::StorageError;
 
 /// Outcomes written in one transaction at most.
@@ -106,26 +106,39 @@ impl Dispatcher {
     /// Claims up to `free` due deliveries, as many of each target as it has free slots, and
     /// starts them; returns how many were claimed. The claim counts the requests in flight as
     /// they were when it began; should the ingest handoff have taken a target's room since,
-    /// the deliveries it no longer has room for go back to the queue unattempted.
+    /// the deliveries it no longer has room for go back to the queue unattempted. A target
+    /// with deliveries waiting stays marked so unless the claim took fewer than it had room
+    /// for: then its queue is drained, and handovers to it resume.
     async fn claim(
         self: &Arc<Self>,
         free: usize,
         outcomes: &mpsc::UnboundedSender<Outcome>,
     ) -> Result<usize, StorageError> {
         let lease = chrono::Duration::from_std(self.settings.lease()).unwrap_or(chrono::Duration::MAX);
-        let in_flight: Vec<InFlight> = self
-            .capacity
-            .in_flight()
-            .into_iter()
+        let (waiting, seen) = self.capacity.waiting();
+        let in_flight = self.capacity.in_flight();
+        let taken: Vec<InFlight> = in_flight
+            .iter()
             .map(|((delivery_config_id, target), requests)| InFlight {
-                delivery_config_id,
-                target,
-                requests: i32::try_from(requests).unwrap_or(i32::MAX),
+                delivery_config_id: delivery_config_id.clone(),
+                target: target.clone(),
+                requests: i32::try_from(*requests).unwrap_or(i32::MAX),
             })
             .collect();
         let now = self.clock.now();
-        let batch = deliveries::claim(&self.pool, now, free as u32, lease, &in_flight).await?;
+        let batch = deliveries::claim(&self.pool, now, free as u32, lease, &taken).await?;
         let claimed = batch.deliveries.len();
+        let mut claimed_of: HashMap<TargetKey, u32> = HashMap::new();
+        for d in &batch.deliveries {
+            *claimed_of.entry(key(&d.delivery_config_id, &d.target)).or_default() += 1;
+        }
+        for (key, max) in waiting {
+            let room = max.saturating_sub(in_flight.get(&key).copied().unwrap_or(0));
+            let took = claimed_of.get(&key).copied().unwrap_or(0);
+            if claimed < free && took < room {
+                self.capacity.drained(&key, seen);
+            }
+        }
         let configs: HashMap<String, Arc<ConfigNow>> =
             batch.configs.into_iter().map(|(id, c)| (id, Arc::new(c))).collect();
         let mut no_room = Vec::new();
@@ -187,15 +200,22 @@ impl Handoff for Workers {
         let slot = self
             .0
             .capacity
-            .try_reserve(key(&config.id, target.as_str()), config.max_in_flight())?;
+            .try_hand_over(key(&config.id, target.as_str()), config.max_in_flight())?;
         Some(Box::new(slot))
     }
 
-    fn start(&self, deliveries: Vec<HandedOver>) {
+    fn committed(&self, handed_over: Vec<HandedOver>, queued: Vec<Queued>) {
+        for Queued { config, target } in queued {
+            let key = key(&config.id, target.as_str());
+            self.0.capacity.queued(key, config.max_in_flight());
+        }
+        if handed_over.is_empty() {
+            return;
+        }
         let outcomes = self.0.recorder().as_ref().and_then(mpsc::WeakUnboundedSender::upgrade);
         let Some(outcomes) = outcomes else {
             tracing::warn!(
-                count = deliveries.len(),
+                count = handed_over.len(),
                 "the delivery workers stopped; deliveries handed over are sent when their leases run out"
             );
             return;
@@ -204,7 +224,7 @@ impl Handoff for Workers {
             delivery,
             config,
             place,
-        } in deliveries
+        } in handed_over
         {
             self.0.launch(delivery, Some(config), place, outcomes.clone());
         }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
 use sqlx::types::Json;
 
 use super::NewDelivery;
@@ -30,8 +31,10 @@ pub trait Handoff: Send + Sync {
     /// one free now. Dropping it gives it back.
     fn reserve(&self, config: &ConfigNow, target: TargetKind) -> Option<Place>;
 
-    /// Starts attempts at committed deliveries, each in the place reserved for it.
-    fn start(&self, deliveries: Vec<HandedOver>);
+    /// Takes a committed batch's deliveries: starts attempts at those handed over, each in
+    /// the place reserved for it, and notes the targets of those queued for want of room (a
+    /// place coming free wakes the workers to claim them).
+    fn committed(&self, handed_over: Vec<HandedOver>, queued: Vec<Queued>);
 }
 
 /// A place reserved with the workers; what it holds is theirs.
@@ -44,11 +47,22 @@ pub struct HandedOver {
     pub place: Place,
 }
 
-/// A new delivery's lease, when the workers took it at once.
-pub(crate) struct Leased {
-    pub until: DateTime<Utc>,
+/// A delivery queued because the workers had no room for it.
+pub struct Queued {
     pub config: Arc<ConfigNow>,
-    pub place: Place,
+    pub target: TargetKind,
+}
+
+/// What the running workers made of a new delivery.
+pub(crate) enum Taken {
+    /// Leased to them until `until`, to be handed over once committed.
+    Leased {
+        until: DateTime<Utc>,
+        config: Arc<ConfigNow>,
+        place: Place,
+    },
+    /// Queued: they had no room.
+    NoRoom(Arc<ConfigNow>),
 }
 
 /// Reserves a place for each delivery that can be sent (its target not disabled), as far as
@@ -60,38 +74,30 @@ pub(super) fn reserve(
     until: DateTime<Utc>,
 ) {
     for delivery in deliveries.iter_mut().filter(|d| d.disabled.is_none()) {
-        delivery.leased = handoff.reserve(config, delivery.target).map(|place| Leased {
-            until,
-            config: config.clone(),
-            place,
+        delivery.taken = Some(match handoff.reserve(config, delivery.target) {
+            Some(place) => Taken::Leased {
+                until,
+                config: config.clone(),
+                place,
+            },
+            None => Taken::NoRoom(config.clone()),
         });
     }
 }
 
-/// The leased deliveries of a committed event, ready to start. The payload is shared by the
-/// event's deliveries: cloned for all but the last.
-pub(super) fn handed_over(
+/// A committed event's deliveries as the workers took them: those handed over, ready to
+/// start, are returned; those queued for want of room are added to `queued`.
+pub(super) fn taken(
     event_id: &str,
     event_type: &str,
-    payload: serde_json::Value,
+    payload: Value,
     deliveries: Vec<NewDelivery>,
+    queued: &mut Vec<Queued>,
 ) -> Vec<HandedOver> {
-    let leased: Vec<(NewDelivery, Leased)> = deliveries
-        .into_iter()
-        .filter_map(|mut d| d.leased.take().map(|l| (d, l)))
-        .collect();
-    let count = leased.len();
-    let mut payload = Some(payload);
-    leased
-        .into_iter()
-        .enumerate()
-        .map(|(i, (delivery, lease))| {
-            let payload = if i + 1 == count {
-                payload.take()
-            } else {
-                payload.clone()
-            };
-            HandedOver {
+    let mut over = Vec::new();
+    for delivery in deliveries {
+        match delivery.taken {
+            Some(Taken::Leased { config, place, .. }) => over.push(HandedOver {
                 delivery: Claimed {
                     id: delivery.id,
                     event_id: event_id.to_owned(),
@@ -101,11 +107,24 @@ pub(super) fn handed_over(
                     target: delivery.target.as_str().to_owned(),
                     tracking_event: Json(delivery.tracking_event),
                     attempts: 1,
-                    payload: Json(payload.unwrap_or_default()),
+                    payload: Json(Value::Null),
                 },
-                config: lease.config,
-                place: lease.place,
-            }
-        })
-        .collect()
+                config,
+                place,
+            }),
+            Some(Taken::NoRoom(config)) => queued.push(Queued {
+                config,
+                target: delivery.target,
+            }),
+            None => {}
+        }
+    }
+    // The event's deliveries share its payload: cloned for all but the last.
+    if let Some((last, others)) = over.split_last_mut() {
+        for other in others {
+            other.delivery.payload = Json(payload.clone());
+        }
+        last.delivery.payload = Json(payload);
+    }
+    over
 }

@@ -30,7 +30,7 @@ use crate::domain::trigger::Trigger;
 use crate::domain::EventType;
 use read::{Match, Read};
 
-pub use handoff::{HandedOver, Handoff, Place};
+pub use handoff::{HandedOver, Handoff, Place, Queued};
 pub use queue::Ingester;
 pub(crate) use store::{disabled_reason, store_events, NewDelivery, NewEvent};
 
@@ -126,17 +126,23 @@ async fn accept_together(
         let stored = store_events(&mut tx, &events, now, lease.is_none()).await?;
         if stored.len() == prepared.len() {
             tx.commit().await?;
-            let mut over = Vec::new();
+            let (mut over, mut queued) = (Vec::new(), Vec::new());
             for (i, p) in pending.into_iter().zip(prepared) {
                 let event_type = triggers[i].event_type.as_str();
-                over.extend(handoff::handed_over(&p.event_id, event_type, p.payload, p.deliveries));
+                over.extend(handoff::taken(
+                    &p.event_id,
+                    event_type,
+                    p.payload,
+                    p.deliveries,
+                    &mut queued,
+                ));
                 answers[i] = Some(Accepted {
                     body: p.body,
                     replayed: false,
                 });
             }
-            if let (Some(handoff), false) = (handoff, over.is_empty()) {
-                handoff.start(over);
+            if let Some(handoff) = handoff {
+                handoff.committed(over, queued);
             }
             break;
         }

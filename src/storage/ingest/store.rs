@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
-use super::handoff::Leased;
+use super::handoff::Taken;
 use super::{new_delivery_id, CHANNEL};
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
 
@@ -20,8 +20,9 @@ pub(crate) struct NewDelivery {
     pub tracking_event: Value,
     /// Set when the target is disabled: the delivery is recorded as failed with this reason.
     pub disabled: Option<String>,
-    /// Set when this process's workers took the delivery at once: it is stored leased to them.
-    pub leased: Option<Leased>,
+    /// What this process's running workers made of it: when they took it at once, it is
+    /// stored leased to them.
+    pub taken: Option<Taken>,
 }
 
 impl NewDelivery {
@@ -44,9 +45,19 @@ impl NewDelivery {
                 target,
                 tracking_event: tracking_event.clone(),
                 disabled: disabled_reason(disabled, target),
-                leased: None,
+                taken: None,
             })
             .collect()
+    }
+}
+
+impl NewDelivery {
+    /// Until when the workers that took it hold it, if they did.
+    fn lease_until(&self) -> Option<DateTime<Utc>> {
+        match &self.taken {
+            Some(Taken::Leased { until, .. }) => Some(*until),
+            _ => None,
+        }
     }
 }
 
@@ -145,14 +156,9 @@ pub(crate) async fn store_events<'a>(
         .bind(
             wake && deliveries
                 .iter()
-                .any(|(_, d)| d.disabled.is_none() && d.leased.is_none()),
+                .any(|(_, d)| d.disabled.is_none() && d.lease_until().is_none()),
         )
-        .bind(
-            deliveries
-                .iter()
-                .map(|(_, d)| d.leased.as_ref().map(|l| l.until))
-                .collect::<Vec<_>>(),
-        )
+        .bind(deliveries.iter().map(|(_, d)| d.lease_until()).collect::<Vec<_>>())
         .fetch_all(conn)
         .await?;
     Ok(stored.into_iter().collect())
