@@ -25,11 +25,18 @@ fn server_url() -> String {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// How the gateway connects to PostgreSQL: `BENCH_PG_SSLMODE`, else `disable`. The server is
+/// on this machine, where TLS protects nothing and cost a quarter of the gateway's CPU (sqlx's
+/// default, `prefer`, takes TLS whenever the server offers it, as Debian's does).
+fn sslmode() -> String {
+    std::env::var("BENCH_PG_SSLMODE").unwrap_or_else(|_| "disable".into())
+}
+
 impl Gateway {
     pub async fn start() -> anyhow::Result<Gateway> {
         let server = server_url();
         let database = format!("trackway_bench_{}", uuid::Uuid::new_v4().simple());
-        let database_url = format!("{server}/{database}");
+        let database_url = format!("{server}/{database}?sslmode={}", sslmode());
         let binary = env!("CARGO_BIN_EXE_trackway");
         let migrate = Command::new(binary)
             .arg("migrate")
