@@ -10,8 +10,10 @@
 //!   untrusted input happens here and only here. No I/O.
 //! - [`storage`] — PostgreSQL, one module per aggregate; maps named constraints to errors.
 //! - [`api`] — actix-web handlers, one file per resource, plus auth, errors and the OpenAPI spec.
-//! - [`delivery`] — the engine: workers that claim, send and record; the outbound client and
-//!   its network guard; one module per target.
+//! - [`delivery`] — the engine: workers that take new deliveries straight from the ingest
+//!   writers (or claim them from the queue), send and record them, each request holding one of
+//!   a bounded number of places per process and per target; the outbound client and its
+//!   network guard; one module per target.
 //! - [`clock`] — time as the engine sees it (manual in tests).
 //! - [`demo`] — the `trackway demo` walkthrough.
 //! - [`config`] — layered settings, validated at boot.

@@ -76,13 +76,24 @@ impl Dispatcher {
         &self.client
     }
 
+    /// How long a claimed or handed-over delivery is leased.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.lease()).unwrap_or(chrono::Duration::MAX)
+    }
+
     /// Delivers every delivery that is due now, batch after batch, and returns how many
     /// attempts were made. Tests call this directly, with a manual clock.
     pub async fn deliver_due(&self) -> Result<usize, StorageError> {
         let mut attempted = 0;
         loop {
-            let lease = chrono::Duration::from_std(self.settings.lease()).unwrap_or(chrono::Duration::MAX);
-            let batch = deliveries::claim(&self.pool, self.clock.now(), self.settings.batch_size, lease, &[]).await?;
+            let batch = deliveries::claim(
+                &self.pool,
+                self.clock.now(),
+                self.settings.batch_size,
+                self.lease(),
+                &[],
+            )
+            .await?;
             if batch.deliveries.is_empty() {
                 return Ok(attempted);
             }

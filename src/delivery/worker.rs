@@ -114,7 +114,7 @@ impl Dispatcher {
         free: usize,
         outcomes: &mpsc::UnboundedSender<Outcome>,
     ) -> Result<usize, StorageError> {
-        let lease = chrono::Duration::from_std(self.settings.lease()).unwrap_or(chrono::Duration::MAX);
+        let lease = self.lease();
         let (waiting, seen) = self.capacity.waiting();
         let in_flight = self.capacity.in_flight();
         let taken: Vec<InFlight> = in_flight
@@ -190,7 +190,7 @@ impl Handoff for Workers {
     }
 
     fn lease(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.0.settings.lease()).unwrap_or(chrono::Duration::MAX)
+        self.0.lease()
     }
 
     fn reserve(&self, config: &ConfigNow, target: TargetKind) -> Option<Place> {
