@@ -26,8 +26,8 @@ fn server_url() -> String {
 }
 
 /// How the gateway connects to PostgreSQL: `BENCH_PG_SSLMODE`, else `disable`. The server is
-/// on this machine, where TLS protects nothing and cost a quarter of the gateway's CPU (sqlx's
-/// default, `prefer`, takes TLS whenever the server offers it, as Debian's does).
+/// on this machine, where TLS protects nothing and costs both sides CPU (sqlx's default,
+/// `prefer`, takes TLS whenever the server offers it, as Debian's does).
 fn sslmode() -> String {
     std::env::var("BENCH_PG_SSLMODE").unwrap_or_else(|_| "disable".into())
 }
