@@ -4,7 +4,6 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use sqlx::types::Json;
 use sqlx::PgConnection;
 
 use super::handoff::Taken;
@@ -94,7 +93,7 @@ event AS (
     INSERT INTO events (id, event_type, client_id, idempotency_key, user_id, anonymous_id, payload, response,
                         occurred_at, received_at)
     SELECT t.*, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                $7::jsonb[], $8::jsonb[], $9::timestamptz[]) AS t
+                                $7::json[], $8::json[], $9::timestamptz[]) AS t
     ON CONFLICT ON CONSTRAINT events_idempotency_key DO NOTHING
     RETURNING id),
 delivery AS (
@@ -102,7 +101,7 @@ delivery AS (
                             last_error, attempts, lease_until, next_attempt_at, created_at, updated_at)
     SELECT t.id, t.event_id, te, dc, target, snapshot, status, error, CASE WHEN leased IS NULL THEN 0 ELSE 1 END,
            leased, coalesce(leased, $10), $10, $10
-    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::text[],
+    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::json[], $17::text[],
                 $18::text[], $21::timestamptz[]) AS t(id, event_id, te, dc, target, snapshot, status, error, leased)
     WHERE t.event_id IN (SELECT id FROM event))
 SELECT id FROM event
@@ -130,8 +129,8 @@ pub(crate) async fn store_events<'a>(
         .bind(event_column(|e| e.idempotency_key))
         .bind(event_column(|e| e.user_id))
         .bind(event_column(|e| e.anonymous_id))
-        .bind(events.iter().map(|(e, _)| Json(e.payload)).collect::<Vec<_>>())
-        .bind(events.iter().map(|(e, _)| Json(e.response)).collect::<Vec<_>>())
+        .bind(events.iter().map(|(e, _)| e.payload.to_string()).collect::<Vec<_>>())
+        .bind(events.iter().map(|(e, _)| e.response.to_string()).collect::<Vec<_>>())
         .bind(events.iter().map(|(e, _)| e.occurred_at).collect::<Vec<_>>())
         .bind(now)
         .bind(delivery_column(|d| &d.id))
@@ -142,7 +141,7 @@ pub(crate) async fn store_events<'a>(
         .bind(
             deliveries
                 .iter()
-                .map(|(_, d)| Json(&d.tracking_event))
+                .map(|(_, d)| d.tracking_event.to_string())
                 .collect::<Vec<_>>(),
         )
         .bind(delivery_column(status))
