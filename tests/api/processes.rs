@@ -78,54 +78,62 @@ async fn wait_for_distinct(receiver: &Receiver, n: usize, timeout: Duration) -> 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_mid_flight_loses_nothing() {
+/// An app routing OrderSubmitted to a receiver that holds each request for 5 s, so that a
+/// process's requests are in flight when it dies.
+async fn hanging_destination() -> (TestApp, Receiver) {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    // The first process's requests hang, so they are in flight when it dies.
     receiver.always(Reply::status(200).after(Duration::from_secs(5)));
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
+    (app, receiver)
+}
 
-    let mut first = serve(&app.database_url, 2).await;
-    send_orders(&app, 20).await;
-    assert!(
-        !receiver.wait_for(1, Duration::from_secs(10)).await.is_empty(),
-        "the first process sent"
-    );
-    first.child.start_kill().expect("SIGKILL");
-    first.child.wait().await.unwrap();
+/// SIGKILLs `process` mid-flight; the receiver answers at once from then on.
+async fn kill(mut process: Serve, receiver: &Receiver) {
+    process.child.start_kill().expect("SIGKILL");
+    process.child.wait().await.unwrap();
     receiver.always(Reply::status(200));
+}
 
-    let _second = serve(&app.database_url, 2).await;
-    let delivered = wait_for_distinct(&receiver, 20, Duration::from_secs(30)).await;
-    assert_eq!(delivered.len(), 20, "every accepted trigger reached the receiver");
+/// Waits up to 10 s for `n` deliveries matching `condition` (SQL after `WHERE`).
+async fn wait_for_recorded(app: &TestApp, condition: &str, n: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let succeeded: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'Succeeded'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-        if succeeded == 20 {
-            break;
+        let recorded = app.count(&format!("deliveries WHERE {condition}")).await;
+        if recorded == n {
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "only {succeeded} of 20 deliveries recorded as succeeded"
+            "only {recorded} of {n} deliveries recorded with {condition}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_handed_straight_to_a_dying_worker_are_sent_by_another() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    receiver.always(Reply::status(200).after(Duration::from_secs(5)));
-    app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
+async fn a_worker_killed_mid_flight_loses_nothing() {
+    let (app, receiver) = hanging_destination().await;
+    let first = serve(&app.database_url, 2).await;
+    send_orders(&app, 20).await;
+    assert!(
+        !receiver.wait_for(1, Duration::from_secs(10)).await.is_empty(),
+        "the first process sent"
+    );
+    kill(first, &receiver).await;
 
+    let _second = serve(&app.database_url, 2).await;
+    let delivered = wait_for_distinct(&receiver, 20, Duration::from_secs(30)).await;
+    assert_eq!(delivered.len(), 20, "every accepted trigger reached the receiver");
+    wait_for_recorded(&app, "status = 'Succeeded'", 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_handed_straight_to_a_dying_worker_are_sent_by_another() {
+    let (app, receiver) = hanging_destination().await;
     // Accepted by the process whose workers send them: each is handed over as its batch
     // commits, already leased, and never waits in the queue.
-    let mut first = serve(&app.database_url, 2).await;
+    let first = serve(&app.database_url, 2).await;
     for i in 0..10 {
         let reply = app
             .client
@@ -144,9 +152,7 @@ async fn deliveries_handed_straight_to_a_dying_worker_are_sent_by_another() {
         10,
         "each in flight under its first lease"
     );
-    first.child.start_kill().expect("SIGKILL");
-    first.child.wait().await.unwrap();
-    receiver.always(Reply::status(200));
+    kill(first, &receiver).await;
 
     // Their leases run out and another instance sends each again, under the same webhook-id.
     let _second = serve(&app.database_url, 2).await;
@@ -157,15 +163,7 @@ async fn deliveries_handed_straight_to_a_dying_worker_are_sent_by_another() {
         sent.values().all(|n| *n == 2),
         "each sent once by each process: {sent:?}"
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app
-        .count("deliveries WHERE status = 'Succeeded' AND attempts = 2")
-        .await
-        < 10
-    {
-        assert!(tokio::time::Instant::now() < deadline, "not all recorded as succeeded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_recorded(&app, "status = 'Succeeded' AND attempts = 2", 10).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

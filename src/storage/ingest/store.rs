@@ -48,9 +48,7 @@ impl NewDelivery {
             })
             .collect()
     }
-}
 
-impl NewDelivery {
     /// Until when the workers that took it hold it, if they did.
     fn lease_until(&self) -> Option<DateTime<Utc>> {
         match &self.taken {
@@ -85,8 +83,8 @@ pub(crate) struct NewEvent<'a> {
 /// Stores events and their deliveries in one statement and, when any delivery is due and
 /// `wake` says so, notifies the workers (on commit). A delivery the workers took at once is
 /// stored leased to them, its first attempt begun (attempt 1, due again when the lease runs
-/// out). An event whose idempotency key is already taken is not stored, nor
-/// are its deliveries; the IDs of the events stored are returned.
+/// out). An event whose idempotency key is already taken is not stored, nor are its
+/// deliveries; the IDs of the events stored are returned.
 const STORE_EVENTS_SQL: &str = "
 WITH
 event AS (
