@@ -65,6 +65,12 @@ pub struct DeliverySettings {
     pub max_response_bytes: usize,
     /// Comma-separated CIDRs that destinations may resolve to although not global.
     pub allowed_networks: String,
+    /// Attempts in a row finding a destination down that open its circuit breaker (0: never).
+    pub breaker_failures: u32,
+    /// How long an open breaker first holds a target's requests back.
+    pub breaker_open_seconds: u64,
+    /// The longest it holds them back, doubling after each failed probe.
+    pub breaker_max_open_seconds: u64,
 }
 
 impl DeliverySettings {
@@ -203,6 +209,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 field: "ingest.max_batch",
                 message: "must be between 1 and 1000".into(),
+            });
+        }
+        if delivery.breaker_open_seconds == 0 || delivery.breaker_max_open_seconds < delivery.breaker_open_seconds {
+            return Err(ConfigError::Invalid {
+                field: "delivery.breaker_open_seconds",
+                message: "must be at least 1, and delivery.breaker_max_open_seconds at least as long".into(),
             });
         }
         if delivery.lease_seconds < 2 {

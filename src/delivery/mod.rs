@@ -8,6 +8,7 @@
 //! out and another worker claims the delivery again (at-least-once; receivers dedupe on
 //! `webhook-id`).
 
+mod breaker;
 pub mod client;
 pub mod commerce;
 pub mod discover_event;
@@ -29,13 +30,14 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::DeliverySettings;
-use crate::domain::attempt::{decide, AttemptResult, Decision, FailureKind};
+use crate::domain::attempt::{decide, AttemptResult, Decision, FailureKind, Health};
 use crate::domain::delivery_config::DeliveryPolicy;
 use crate::domain::hydration::with_tracking_event;
 use crate::domain::targets::{DeliveryTargets, TargetKind};
 use crate::domain::DeliveryConfig;
 use crate::storage::deliveries::{self, Claimed, ConfigNow, Next, Outcome};
 use crate::storage::StorageError;
+use breaker::BreakerPolicy;
 use client::{OutboundClient, PreparedRequest};
 use commerce::{Event, Rendered};
 use guard::NetworkGuard;
@@ -66,7 +68,14 @@ impl Dispatcher {
             pool,
             client,
             clock,
-            capacity: Capacity::new(settings.max_in_flight),
+            capacity: Capacity::new(
+                settings.max_in_flight,
+                BreakerPolicy {
+                    failures: settings.breaker_failures,
+                    open_for: Duration::from_secs(settings.breaker_open_seconds),
+                    max_open_for: Duration::from_secs(settings.breaker_max_open_seconds),
+                },
+            ),
             recorder: Mutex::new(None),
             settings: settings.clone(),
         })
@@ -110,6 +119,11 @@ impl Dispatcher {
     /// Makes one attempt at a claimed delivery, with its DeliveryConfig as it is now (`None`
     /// when it was deleted).
     pub(crate) async fn attempt(&self, delivery: Claimed, config: Option<&ConfigNow>) -> Outcome {
+        self.attempt_and_see(delivery, config).await.0
+    }
+
+    /// As [`Dispatcher::attempt`], with what the attempt found of the destination's health.
+    async fn attempt_and_see(&self, delivery: Claimed, config: Option<&ConfigNow>) -> (Outcome, Health) {
         let started_at = self.clock.now();
         let policy = config
             .and_then(|c| DeliveryPolicy::parse("DeliveryPolicy", Some(&c.policy.0)).ok())
@@ -135,11 +149,12 @@ impl Dispatcher {
         if let Next::Failed { reason, .. } = &next {
             tracing::warn!(delivery = %delivery.id, target = %delivery.target, reason, "delivery failed for good");
         }
+        let health = result.health();
         let (error_kind, error_message) = match result.failure {
             Some((kind, message)) => (Some(kind.as_str()), Some(message)),
             None => (None, None),
         };
-        Outcome {
+        let outcome = Outcome {
             delivery,
             started_at,
             duration_ms: result.duration.as_secs_f64() * 1e3,
@@ -148,7 +163,8 @@ impl Dispatcher {
             error_message,
             response_body: result.response_body,
             next,
-        }
+        };
+        (outcome, health)
     }
 
     /// The request for one attempt, or why there can be none.

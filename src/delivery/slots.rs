@@ -8,17 +8,25 @@
 //! handovers until a claim finds its queue drained, so that new deliveries line up behind the
 //! waiting ones instead of taking each place as it comes free (which left some waiting for
 //! seconds under load).
+//!
+//! Each target's circuit breaker ([`super::breaker`]) lowers its cap while open: none, then
+//! one probe. A breaker that closes wakes the claim, so that the target's queue drains at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use super::breaker::{Allows, Breaker, BreakerPolicy, Change};
+use crate::domain::attempt::Health;
 
 /// A target: (DeliveryConfig ID, target kind).
 pub(crate) type TargetKey = (String, String);
 
 pub(crate) struct Capacity {
     slots: Arc<Semaphore>,
+    breaker: BreakerPolicy,
     load: Mutex<Load>,
     /// A slot came free while deliveries wait in the queue: a claim may take it.
     freed: Notify,
@@ -33,6 +41,8 @@ struct Load {
     waiting: HashMap<TargetKey, (u32, Refusal)>,
     /// How many times a target had no room.
     refusals: Refusal,
+    /// The breakers of targets that failed lately; the others are closed.
+    breakers: HashMap<TargetKey, Breaker>,
 }
 
 /// A count of refusals: which ones happened before a claim began.
@@ -44,6 +54,27 @@ impl Load {
         self.refusals += 1;
         self.waiting.insert(key, (max, self.refusals));
     }
+
+    /// The most requests `key` may have in flight now: its cap, as its breaker allows.
+    fn cap(&self, key: &TargetKey, max: u32, now: Instant) -> u32 {
+        match self.breakers.get(key).map_or(Allows::All, |b| b.allows(now)) {
+            Allows::All => max,
+            Allows::One => max.min(1),
+            Allows::None => 0,
+        }
+    }
+}
+
+/// What a claim needs to know of the load, taken at one moment.
+pub(crate) struct ClaimView {
+    /// Requests in flight to each target that has any.
+    pub in_flight: HashMap<TargetKey, u32>,
+    /// Targets whose breaker is open, with the requests it allows them at once (0 or 1).
+    pub limits: HashMap<TargetKey, u32>,
+    /// The targets with deliveries waiting, with their caps as their breakers allow.
+    pub waiting: Vec<(TargetKey, u32)>,
+    /// The last refusal so far.
+    pub seen: Refusal,
 }
 
 /// One request's place; dropping it frees the place.
@@ -54,9 +85,10 @@ pub(crate) struct Slot {
 }
 
 impl Capacity {
-    pub(crate) fn new(max_in_flight: usize) -> Arc<Capacity> {
+    pub(crate) fn new(max_in_flight: usize, breaker: BreakerPolicy) -> Arc<Capacity> {
         Arc::new(Capacity {
             slots: Arc::new(Semaphore::new(max_in_flight)),
+            breaker,
             load: Mutex::default(),
             freed: Notify::new(),
         })
@@ -71,9 +103,30 @@ impl Capacity {
         self.slots.available_permits()
     }
 
-    /// Requests in flight to each target that has any.
-    pub(crate) fn in_flight(&self) -> HashMap<TargetKey, u32> {
-        self.load().requests.clone()
+    /// The load as a claim sees it.
+    pub(crate) fn claim_view(&self) -> ClaimView {
+        let load = self.load();
+        let now = Instant::now();
+        let limits: HashMap<TargetKey, u32> = load
+            .breakers
+            .iter()
+            .filter_map(|(key, breaker)| match breaker.allows(now) {
+                Allows::All => None,
+                Allows::One => Some((key.clone(), 1)),
+                Allows::None => Some((key.clone(), 0)),
+            })
+            .collect();
+        let waiting = load
+            .waiting
+            .iter()
+            .map(|(key, (max, _))| (key.clone(), limits.get(key).map_or(*max, |limit| (*limit).min(*max))))
+            .collect();
+        ClaimView {
+            in_flight: load.requests.clone(),
+            limits,
+            waiting,
+            seen: load.refusals,
+        }
     }
 
     /// A slot for one request to `key`, if the process and the target (at most `max` at once)
@@ -94,7 +147,7 @@ impl Capacity {
             return None;
         }
         let requests = load.requests.get(&key).copied().unwrap_or(0);
-        let permit = (requests < max)
+        let permit = (requests < load.cap(&key, max, Instant::now()))
             .then(|| self.slots.clone().try_acquire_owned().ok())
             .flatten();
         let Some(permit) = permit else {
@@ -109,23 +162,39 @@ impl Capacity {
         })
     }
 
-    /// The targets with deliveries waiting, with their caps, and the last refusal so far.
-    pub(crate) fn waiting(&self) -> (Vec<(TargetKey, u32)>, Refusal) {
-        let load = self.load();
-        let waiting = load.waiting.iter().map(|(key, (max, _))| (key.clone(), *max)).collect();
-        (waiting, load.refusals)
-    }
-
     /// Deliveries to `key` were committed to the queue for want of room. Marked again now, so
     /// that a claim that began before they were visible cannot count the target as drained;
     /// woken now if no request is in flight, whose end would wake it.
     pub(crate) fn queued(&self, key: TargetKey, max: u32) {
         let mut load = self.load();
+        let wake = load.requests.is_empty() && load.cap(&key, max, Instant::now()) > 0;
         load.wait(key, max);
-        let idle = load.requests.is_empty();
         drop(load);
-        if idle {
+        if wake {
             self.freed.notify_one();
+        }
+    }
+
+    /// Takes what an attempt found of its target's destination into the target's breaker.
+    pub(crate) fn observe(&self, key: &TargetKey, health: Health) {
+        let mut load = self.load();
+        let breaker = load.breakers.entry(key.clone()).or_default();
+        let change = breaker.observe(health, Instant::now(), &self.breaker);
+        if breaker.is_clear() {
+            load.breakers.remove(key);
+        }
+        drop(load);
+        let (config, target) = key;
+        match change {
+            Some(Change::Opened { open_for }) => tracing::warn!(
+                delivery_config = %config, %target, open_for_ms = open_for.as_millis() as u64,
+                "the destination is down: its circuit breaker is open, deliveries wait in the queue"
+            ),
+            Some(Change::Closed) => {
+                tracing::info!(delivery_config = %config, %target, "the destination is up again: its circuit breaker closed");
+                self.freed.notify_one();
+            }
+            None => {}
         }
     }
 
@@ -146,7 +215,7 @@ impl Capacity {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let anything_waits = {
+        let may_help = {
             let mut load = self.capacity.load();
             let requests = load.requests.get(&self.key).copied().unwrap_or(0);
             if requests <= 1 {
@@ -154,14 +223,18 @@ impl Drop for Slot {
             } else {
                 load.requests.insert(self.key.clone(), requests - 1);
             }
-            !load.waiting.is_empty()
+            // The permit is released after this, when the fields drop: none free now means
+            // the process was full, and any target waiting may take this place.
+            let process_was_full = self.capacity.slots.available_permits() == 0;
+            load.waiting.contains_key(&self.key) || (process_was_full && !load.waiting.is_empty())
         };
-        // Every place freed while deliveries wait wakes the claim (the wakes of one claim's
-        // time coalesce): waking only for a target at its cap let a wake spent on a claim that
-        // found no room leave the others asleep until the next poll. The permit is released
-        // after this, when the fields drop; a claim woken now finds the target's count already
-        // lowered, and at worst one place fewer than there is.
-        if anything_waits {
+        // A place freed where deliveries wait for one wakes the claim (the wakes of one
+        // claim's time coalesce): its own target's, or any when the whole process was full. A
+        // place of another target, freed while the process has room, gives the waiting targets
+        // nothing: beside a destination that times out, each healthy request woke a claim in
+        // vain. A claim woken now finds the target's count already lowered, and at worst one
+        // place fewer than there is.
+        if may_help {
             self.capacity.freed.notify_one();
         }
     }
@@ -175,9 +248,19 @@ mod tests {
         ("config".to_owned(), target.to_owned())
     }
 
+    const BREAKER: BreakerPolicy = BreakerPolicy {
+        failures: 2,
+        open_for: std::time::Duration::from_secs(5),
+        max_open_for: std::time::Duration::from_secs(60),
+    };
+
+    fn capacity(max_in_flight: usize) -> Arc<Capacity> {
+        Capacity::new(max_in_flight, BREAKER)
+    }
+
     #[test]
     fn a_target_gets_at_most_its_cap_and_the_process_at_most_its_own() {
-        let capacity = Capacity::new(3);
+        let capacity = capacity(3);
         let a1 = capacity.try_reserve(key("a"), 2).unwrap();
         let _a2 = capacity.try_reserve(key("a"), 2).unwrap();
         assert!(capacity.try_reserve(key("a"), 2).is_none(), "a is at its cap");
@@ -191,20 +274,20 @@ mod tests {
 
     #[test]
     fn load_counts_requests_and_forgets_idle_targets() {
-        let capacity = Capacity::new(10);
+        let capacity = capacity(10);
         let a1 = capacity.try_reserve(key("a"), 5).unwrap();
         let a2 = capacity.try_reserve(key("a"), 5).unwrap();
-        assert_eq!(capacity.in_flight(), HashMap::from([(key("a"), 2)]));
+        assert_eq!(capacity.claim_view().in_flight, HashMap::from([(key("a"), 2)]));
         drop(a1);
-        assert_eq!(capacity.in_flight(), HashMap::from([(key("a"), 1)]));
+        assert_eq!(capacity.claim_view().in_flight, HashMap::from([(key("a"), 1)]));
         drop(a2);
-        assert!(capacity.in_flight().is_empty());
+        assert!(capacity.claim_view().in_flight.is_empty());
         assert_eq!(capacity.free(), 10);
     }
 
     #[test]
     fn a_target_without_room_gets_no_handovers_until_its_queue_is_taken() {
-        let capacity = Capacity::new(10);
+        let capacity = capacity(10);
         let a1 = capacity.try_hand_over(key("a"), 1).unwrap();
         assert!(capacity.try_hand_over(key("a"), 1).is_none(), "at its cap: queued");
         drop(a1);
@@ -213,7 +296,7 @@ mod tests {
             capacity.try_hand_over(key("b"), 1).is_some(),
             "other targets are not held up"
         );
-        let (waiting, seen) = capacity.waiting();
+        let ClaimView { waiting, seen, .. } = capacity.claim_view();
         assert_eq!(waiting, vec![(key("a"), 1)]);
         capacity.drained(&key("a"), seen);
         assert!(capacity.try_hand_over(key("a"), 1).is_some(), "its queue was drained");
@@ -221,9 +304,9 @@ mod tests {
 
     #[test]
     fn a_refusal_during_a_claim_keeps_the_target_waiting() {
-        let capacity = Capacity::new(10);
+        let capacity = capacity(10);
         let a1 = capacity.try_hand_over(key("a"), 1).unwrap();
-        let (_, seen) = capacity.waiting();
+        let seen = capacity.claim_view().seen;
         assert!(
             capacity.try_hand_over(key("a"), 1).is_none(),
             "no room, while the claim runs"
@@ -238,8 +321,8 @@ mod tests {
 
     #[test]
     fn deliveries_committed_to_the_queue_during_a_claim_keep_the_target_waiting() {
-        let capacity = Capacity::new(10);
-        let (_, seen) = capacity.waiting();
+        let capacity = capacity(10);
+        let seen = capacity.claim_view().seen;
         capacity.queued(key("a"), 4);
         capacity.drained(&key("a"), seen);
         assert!(capacity.try_hand_over(key("a"), 4).is_none(), "still behind its queue");
@@ -247,7 +330,7 @@ mod tests {
 
     #[tokio::test]
     async fn deliveries_queued_with_nothing_in_flight_wake_the_claim() {
-        let capacity = Capacity::new(10);
+        let capacity = capacity(10);
         capacity.queued(key("a"), 4);
         tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
             .await
@@ -256,7 +339,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slot_freed_while_deliveries_wait_wakes_the_claim() {
-        let capacity = Capacity::new(10);
+        let capacity = capacity(10);
         let a1 = capacity.try_reserve(key("a"), 2).unwrap();
         drop(a1);
         let idle = tokio::time::timeout(std::time::Duration::from_millis(50), capacity.freed()).await;
@@ -268,5 +351,68 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
             .await
             .expect("woken");
+    }
+
+    #[tokio::test]
+    async fn a_freed_place_of_another_target_wakes_no_claim_while_the_process_has_room() {
+        let capacity = capacity(10);
+        let _busy = capacity.try_reserve(key("busy"), 1).unwrap();
+        assert!(capacity.try_hand_over(key("busy"), 1).is_none(), "busy waits for room");
+        let other = capacity.try_reserve(key("other"), 5).unwrap();
+        drop(other);
+        let woken = tokio::time::timeout(std::time::Duration::from_millis(50), capacity.freed()).await;
+        assert!(woken.is_err(), "busy gains nothing from other's place");
+    }
+
+    #[tokio::test]
+    async fn a_freed_place_wakes_the_claim_when_the_process_was_full() {
+        let capacity = capacity(2);
+        let _busy = capacity.try_reserve(key("busy"), 1).unwrap();
+        let other = capacity.try_reserve(key("other"), 5).unwrap();
+        assert!(capacity.try_hand_over(key("third"), 5).is_none(), "the process is full");
+        drop(other);
+        tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
+            .await
+            .expect("third may take the place");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_breaker_takes_the_targets_room_then_lets_one_probe_through() {
+        let capacity = capacity(10);
+        capacity.observe(&key("down"), Health::Down);
+        assert!(capacity.claim_view().limits.is_empty(), "one failure is not enough");
+        capacity.observe(&key("down"), Health::Down);
+        assert_eq!(capacity.claim_view().limits, HashMap::from([(key("down"), 0)]));
+        assert!(
+            capacity.try_hand_over(key("down"), 5).is_none(),
+            "open: nothing is sent"
+        );
+        assert_eq!(capacity.claim_view().waiting, vec![(key("down"), 0)]);
+        assert!(
+            capacity.try_reserve(key("up"), 5).is_some(),
+            "other targets are left alone"
+        );
+
+        tokio::time::advance(BREAKER.open_for).await;
+        assert_eq!(capacity.claim_view().limits, HashMap::from([(key("down"), 1)]));
+        let probe = capacity.try_reserve(key("down"), 5).expect("half-open: one probe");
+        assert!(capacity.try_reserve(key("down"), 5).is_none(), "only one");
+        capacity.observe(&key("down"), Health::Up);
+        assert!(capacity.claim_view().limits.is_empty(), "closed again");
+        tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
+            .await
+            .expect("closing wakes the claim to drain the queue");
+        drop(probe);
+        assert!(capacity.try_reserve(key("down"), 5).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deliveries_queued_behind_an_open_breaker_wake_no_claim() {
+        let capacity = capacity(10);
+        capacity.observe(&key("down"), Health::Down);
+        capacity.observe(&key("down"), Health::Down);
+        capacity.queued(key("down"), 5);
+        let woken = tokio::time::timeout(std::time::Duration::from_millis(50), capacity.freed()).await;
+        assert!(woken.is_err(), "a claim could take none of them");
     }
 }

@@ -15,7 +15,7 @@ use sqlx::postgres::PgListener;
 use sqlx::types::Json;
 use tokio::sync::{mpsc, watch};
 
-use super::slots::TargetKey;
+use super::slots::{ClaimView, TargetKey};
 use super::Dispatcher;
 use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
 use crate::domain::targets::TargetKind;
@@ -115,14 +115,21 @@ impl Dispatcher {
         outcomes: &mpsc::UnboundedSender<Outcome>,
     ) -> Result<usize, StorageError> {
         let lease = self.lease();
-        let (waiting, seen) = self.capacity.waiting();
-        let in_flight = self.capacity.in_flight();
+        let ClaimView {
+            in_flight,
+            limits,
+            waiting,
+            seen,
+        } = self.capacity.claim_view();
+        let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         let taken: Vec<InFlight> = in_flight
-            .iter()
-            .map(|((delivery_config_id, target), requests)| InFlight {
+            .keys()
+            .chain(limits.keys().filter(|key| !in_flight.contains_key(*key)))
+            .map(|key @ (delivery_config_id, target)| InFlight {
                 delivery_config_id: delivery_config_id.clone(),
                 target: target.clone(),
-                requests: i32::try_from(*requests).unwrap_or(i32::MAX),
+                requests: count(in_flight.get(key).copied().unwrap_or(0)),
+                cap: limits.get(key).copied().map(count),
             })
             .collect();
         let now = self.clock.now();
@@ -172,7 +179,9 @@ impl Dispatcher {
     ) {
         let this = self.clone();
         tokio::spawn(async move {
-            let mut outcome = this.attempt(delivery, config.as_deref()).await;
+            let target = key(&delivery.delivery_config_id, &delivery.target);
+            let (mut outcome, health) = this.attempt_and_see(delivery, config.as_deref()).await;
+            this.capacity.observe(&target, health);
             // Recorded without its payload: free that now.
             outcome.delivery.payload = Json(Value::Null);
             let _ = outcomes.send(outcome);

@@ -90,6 +90,40 @@ impl AttemptResult {
     }
 }
 
+/// What one attempt says of its destination, for the circuit breaker: whether it answered
+/// like a service that is up, showed it is not, or said nothing about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// It answered: a 2xx, or a status that is about the request (a 4xx other than 429, a
+    /// redirect). Retrying such a request may not help, but sending others does no harm.
+    Up,
+    /// No answer in time, no connection, or a status that says it cannot serve now (5xx, 429).
+    Down,
+    /// Nothing was sent, or it failed on this side (a config, the network guard, the request).
+    Unknown,
+}
+
+impl AttemptResult {
+    pub fn health(&self) -> Health {
+        let Some((kind, _)) = &self.failure else {
+            return if self.status_code.is_some() {
+                Health::Up
+            } else {
+                Health::Unknown
+            };
+        };
+        match kind {
+            FailureKind::Timeout | FailureKind::Dns | FailureKind::Connect | FailureKind::Tls => Health::Down,
+            FailureKind::Status | FailureKind::Rejected | FailureKind::Redirect => match self.status_code {
+                Some(code) if code >= 500 || code == 429 => Health::Down,
+                Some(_) => Health::Up,
+                None => Health::Unknown,
+            },
+            FailureKind::ForbiddenAddress | FailureKind::Request | FailureKind::Config => Health::Unknown,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     Succeeded,
@@ -206,6 +240,21 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn health_tells_a_destination_that_is_down_from_a_request_it_refused() {
+        assert_eq!(status(204).health(), Health::Up);
+        assert_eq!(status(404).health(), Health::Up, "it answered");
+        assert_eq!(status(503).health(), Health::Down);
+        assert_eq!(status(429).health(), Health::Down);
+        assert_eq!(AttemptResult::failed(FailureKind::Timeout, "t").health(), Health::Down);
+        assert_eq!(AttemptResult::failed(FailureKind::Connect, "c").health(), Health::Down);
+        assert_eq!(
+            AttemptResult::failed(FailureKind::Config, "gone").health(),
+            Health::Unknown
+        );
+        assert_eq!(AttemptResult::skipped("no such event").health(), Health::Unknown);
     }
 
     #[test]

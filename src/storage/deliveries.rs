@@ -79,10 +79,10 @@ queues (delivery_config_id, target) AS (
         LIMIT 1) later),
 room AS (
     SELECT q.delivery_config_id, q.target,
-           COALESCE((c.policy ->> 'MaxInFlight')::bigint, $7) - COALESCE(f.requests, 0) AS free
+           COALESCE(f.cap, (c.policy ->> 'MaxInFlight')::bigint, $7) - COALESCE(f.requests, 0) AS free
     FROM queues q
     LEFT JOIN delivery_configs c ON c.id = q.delivery_config_id
-    LEFT JOIN unnest($4::text[], $5::text[], $6::int[]) AS f(delivery_config_id, target, requests)
+    LEFT JOIN unnest($4::text[], $5::text[], $6::int[], $8::int[]) AS f(delivery_config_id, target, requests, cap)
            ON f.delivery_config_id = q.delivery_config_id AND f.target = q.target),
 due AS (
     SELECT d.id
@@ -109,6 +109,9 @@ pub struct InFlight {
     pub delivery_config_id: String,
     pub target: String,
     pub requests: i32,
+    /// A cap lower than `MaxInFlight` for now (the target's circuit breaker is open: 0, or
+    /// 1 for a probe).
+    pub cap: Option<i32>,
 }
 
 /// Claims up to `limit` due deliveries and leases them until `now + lease`. A lease that runs
@@ -130,6 +133,7 @@ pub async fn claim(
     let configs: Vec<&str> = in_flight.iter().map(|f| f.delivery_config_id.as_str()).collect();
     let targets: Vec<&str> = in_flight.iter().map(|f| f.target.as_str()).collect();
     let requests: Vec<i32> = in_flight.iter().map(|f| f.requests).collect();
+    let caps: Vec<Option<i32>> = in_flight.iter().map(|f| f.cap).collect();
     let deliveries: Vec<Claimed> = sqlx::query_as(CLAIM_SQL)
         .bind(now)
         .bind(i64::from(limit))
@@ -138,6 +142,7 @@ pub async fn claim(
         .bind(&targets)
         .bind(&requests)
         .bind(i64::from(DEFAULT_MAX_IN_FLIGHT))
+        .bind(&caps)
         .fetch_all(pool)
         .await?;
     if deliveries.is_empty() {

@@ -367,6 +367,68 @@ async fn a_target_holds_at_most_its_max_in_flight_and_its_backlog_drains() {
     assert_eq!(slow.wait_for(5, Duration::from_secs(30)).await.len(), 5);
 }
 
+/// The ID of the delivery to DeliveryConfig `config` in a trigger's 202 body.
+fn delivery_to(accepted: &Value, config: &str) -> String {
+    let deliveries = accepted["Deliveries"].as_array().expect("deliveries");
+    let delivery = deliveries
+        .iter()
+        .find(|d| d["DeliveryConfigID"] == config)
+        .expect(config);
+    delivery["ID"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_found_down_is_held_back_until_a_probe_finds_it_up() {
+    let mut settings = fresh_settings();
+    settings.delivery.workers_enabled = true;
+    settings.delivery.breaker_failures = 3;
+    settings.delivery.breaker_open_seconds = 3;
+    let app = TestApp::spawn_with(settings).await;
+    let (down, healthy) = (Receiver::start().await, Receiver::start().await);
+    down.always(Reply::status(503));
+    app.route("down", "OrderSubmitted", &down.url, "s").await;
+    app.route("healthy", "OrderSubmitted", &healthy.url, "s").await;
+
+    for _ in 0..3 {
+        assert_eq!(app.trigger(order_submitted()).await.status, StatusCode::ACCEPTED);
+    }
+    assert_eq!(down.wait_for(3, Duration::from_secs(10)).await.len(), 3);
+    // Their retries are not due on the test's clock, which stands still.
+    app.wait_for_deliveries(
+        "delivery_config_id = 'down' AND attempts = 1 AND lease_until IS NULL",
+        3,
+    )
+    .await;
+
+    // Three failures in a row: the breaker is open, and new deliveries to it wait in the queue
+    // with no attempt spent, while the healthy destination gets each at once.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let accepted = app.trigger(order_submitted()).await;
+        assert_eq!(accepted.status, StatusCode::ACCEPTED);
+        let queued = app.delivery(&delivery_to(&accepted.body, "down")).await;
+        assert_eq!(queued["Status"], "Pending");
+        assert_eq!(queued["AttemptCount"], 0, "not handed over: {queued}");
+        assert_eq!(queued["LeaseUntil"], Value::Null);
+        held.push(queued["ID"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(healthy.wait_for(5, Duration::from_secs(10)).await.len(), 5);
+    assert_eq!(
+        down.received().len(),
+        3,
+        "nothing more was sent to the destination that is down"
+    );
+
+    // Once it is up, the probe after the open time finds it so, and the queue drains.
+    down.always(Reply::status(200));
+    assert_eq!(down.wait_for(5, Duration::from_secs(30)).await.len(), 5);
+    for id in held {
+        app.wait_for_deliveries(&format!("id = '{id}' AND status = 'Succeeded' AND attempts = 1"), 1)
+            .await;
+    }
+    assert_eq!(healthy.received().len(), 5);
+}
+
 #[tokio::test]
 async fn a_claimed_delivery_given_back_is_due_again_as_if_never_claimed() {
     let app = TestApp::spawn().await;

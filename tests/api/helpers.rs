@@ -204,6 +204,23 @@ impl TestApp {
         reply.body
     }
 
+    /// Waits (up to 10 s) until exactly `n` deliveries match the SQL `condition`, as the
+    /// workers running in the background record their outcomes.
+    pub async fn wait_for_deliveries(&self, condition: &str, n: i64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let recorded = self.count(&format!("deliveries WHERE {condition}")).await;
+            if recorded == n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {recorded} of {n} deliveries recorded with {condition}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(&self.pool)

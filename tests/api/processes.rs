@@ -95,22 +95,6 @@ async fn kill(mut process: Serve, receiver: &Receiver) {
     receiver.always(Reply::status(200));
 }
 
-/// Waits up to 10 s for `n` deliveries matching `condition` (SQL after `WHERE`).
-async fn wait_for_recorded(app: &TestApp, condition: &str, n: i64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let recorded = app.count(&format!("deliveries WHERE {condition}")).await;
-        if recorded == n {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {recorded} of {n} deliveries recorded with {condition}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_flight_loses_nothing() {
     let (app, receiver) = hanging_destination().await;
@@ -125,7 +109,7 @@ async fn a_worker_killed_mid_flight_loses_nothing() {
     let _second = serve(&app.database_url, 2).await;
     let delivered = wait_for_distinct(&receiver, 20, Duration::from_secs(30)).await;
     assert_eq!(delivered.len(), 20, "every accepted trigger reached the receiver");
-    wait_for_recorded(&app, "status = 'Succeeded'", 20).await;
+    app.wait_for_deliveries("status = 'Succeeded'", 20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +147,8 @@ async fn deliveries_handed_straight_to_a_dying_worker_are_sent_by_another() {
         sent.values().all(|n| *n == 2),
         "each sent once by each process: {sent:?}"
     );
-    wait_for_recorded(&app, "status = 'Succeeded' AND attempts = 2", 10).await;
+    app.wait_for_deliveries("status = 'Succeeded' AND attempts = 2", 10)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
