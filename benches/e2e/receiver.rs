@@ -23,7 +23,10 @@ impl Receiver {
         let shared = web::Data::from(arrivals.clone());
         let server = HttpServer::new(move || {
             App::new().app_data(shared.clone()).default_service(web::to(
-                move |req: HttpRequest, arrivals: web::Data<Arrivals>| async move {
+                // The body is read, as any receiver that checks signatures does: actix closes
+                // a connection whose request body was left unread, which made every delivery
+                // open a new one.
+                move |req: HttpRequest, _body: web::Bytes, arrivals: web::Data<Arrivals>| async move {
                     let at = Instant::now();
                     if let Some(id) = req.headers().get("webhook-id").and_then(|v| v.to_str().ok()) {
                         arrivals
