@@ -123,13 +123,13 @@ impl Dispatcher {
     }
 
     /// As [`Dispatcher::attempt`], with what the attempt found of the destination's health.
-    async fn attempt_and_see(&self, delivery: Claimed, config: Option<&ConfigNow>) -> (Outcome, Health) {
+    async fn attempt_and_see(&self, mut delivery: Claimed, config: Option<&ConfigNow>) -> (Outcome, Health) {
         let started_at = self.clock.now();
         let policy = config
             .and_then(|c| DeliveryPolicy::parse("DeliveryPolicy", Some(&c.policy.0)).ok())
             .unwrap_or_default();
         let timeout = policy.timeout.min(self.settings.lease() / 2);
-        let (result, skipped) = match self.prepare(&delivery, config, started_at) {
+        let (result, skipped) = match self.prepare(&mut delivery, config, started_at) {
             Ok((kind, Rendered::Request(request))) => (self.send(kind, &request, timeout).await, None),
             Ok((_, Rendered::Skip(reason))) => (AttemptResult::skipped(&reason), Some(reason)),
             Err(failure) => (failure, None),
@@ -167,10 +167,11 @@ impl Dispatcher {
         (outcome, health)
     }
 
-    /// The request for one attempt, or why there can be none.
+    /// The request for one attempt, or why there can be none. The delivery's payload is
+    /// moved into the request (it is not recorded), so it is not copied for each attempt.
     fn prepare(
         &self,
-        delivery: &Claimed,
+        delivery: &mut Claimed,
         config: Option<&ConfigNow>,
         now: DateTime<Utc>,
     ) -> Result<(TargetKind, Rendered), AttemptResult> {
@@ -188,7 +189,7 @@ impl Dispatcher {
         }
         let targets = DeliveryTargets::parse("DeliveryTargets", &config.targets.0)
             .map_err(|e| config_error(format!("DeliveryConfig {} is invalid: {}", config.id, e.0[0].message)))?;
-        let payload = with_tracking_event(&delivery.payload.0, &delivery.tracking_event.0);
+        let payload = with_tracking_event(std::mem::take(&mut delivery.payload.0), &delivery.tracking_event.0);
         render(&targets, kind, &payload, &delivery.id, now)
             .map(|rendered| (kind, rendered))
             .map_err(|missing| config_error(format!("DeliveryConfig {} no longer has {missing}", config.id)))

@@ -10,9 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::postgres::PgListener;
-use sqlx::types::Json;
 use tokio::sync::{mpsc, watch};
 
 use super::slots::{ClaimView, TargetKey};
@@ -180,10 +178,10 @@ impl Dispatcher {
         let this = self.clone();
         tokio::spawn(async move {
             let target = key(&delivery.delivery_config_id, &delivery.target);
-            let (mut outcome, health) = this.attempt_and_see(delivery, config.as_deref()).await;
+            // The attempt moved the payload out of the delivery: it is queued for recording
+            // without it.
+            let (outcome, health) = this.attempt_and_see(delivery, config.as_deref()).await;
             this.capacity.observe(&target, health);
-            // Recorded without its payload: free that now.
-            outcome.delivery.payload = Json(Value::Null);
             let _ = outcomes.send(outcome);
             drop(slot);
         });

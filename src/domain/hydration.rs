@@ -137,12 +137,11 @@ fn object_or_null(entity: &Option<Map<String, Value>>) -> Value {
 }
 
 /// The body a destination receives: the event's payload with the TrackingEvent it matched.
-pub fn with_tracking_event(payload: &Value, tracking_event: &Value) -> Value {
-    let mut body = payload.clone();
-    if let Value::Object(map) = &mut body {
+pub fn with_tracking_event(mut payload: Value, tracking_event: &Value) -> Value {
+    if let Value::Object(map) = &mut payload {
         map.insert("TrackingEvent".into(), tracking_event.clone());
     }
-    body
+    payload
 }
 
 #[cfg(test)]
@@ -250,7 +249,7 @@ mod tests {
 
     #[test]
     fn the_tracking_event_is_merged_per_delivery() {
-        let body = with_tracking_event(&json!({"ID":"evt"}), &json!({"ID":"te","Name":"n","ConfigData":null}));
+        let body = with_tracking_event(json!({"ID":"evt"}), &json!({"ID":"te","Name":"n","ConfigData":null}));
         assert_eq!(body["TrackingEvent"]["ID"], "te");
     }
 }
