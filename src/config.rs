@@ -211,10 +211,16 @@ impl Settings {
                 message: "must be between 1 and 1000".into(),
             });
         }
-        if delivery.breaker_open_seconds == 0 || delivery.breaker_max_open_seconds < delivery.breaker_open_seconds {
+        if !(1..=86_400).contains(&delivery.breaker_open_seconds) {
             return Err(ConfigError::Invalid {
                 field: "delivery.breaker_open_seconds",
-                message: "must be at least 1, and delivery.breaker_max_open_seconds at least as long".into(),
+                message: "must be between 1 and 86400".into(),
+            });
+        }
+        if !(delivery.breaker_open_seconds..=86_400).contains(&delivery.breaker_max_open_seconds) {
+            return Err(ConfigError::Invalid {
+                field: "delivery.breaker_max_open_seconds",
+                message: "must be at least delivery.breaker_open_seconds and at most 86400".into(),
             });
         }
         if delivery.lease_seconds < 2 {
@@ -304,6 +310,16 @@ mod tests {
                 "delivery.allowed_networks",
             ),
             ("TRACKWAY__DELIVERY__LEASE_SECONDS", "1", "delivery.lease_seconds"),
+            (
+                "TRACKWAY__DELIVERY__BREAKER_OPEN_SECONDS",
+                "0",
+                "delivery.breaker_open_seconds",
+            ),
+            (
+                "TRACKWAY__DELIVERY__BREAKER_MAX_OPEN_SECONDS",
+                "2",
+                "delivery.breaker_max_open_seconds",
+            ),
         ];
         for (key, value, field) in cases {
             let err = Settings::load_with_env(None, env(&[(key, value)]))

@@ -1,5 +1,5 @@
 //! The circuit breaker of one target, as this process sees it. After `failures` attempts in a
-//! row find the destination down (timeouts, refused connections, 5xx, 429), the breaker
+//! row find the destination down (timeouts, dropped connections, 5xx, 408, 429), the breaker
 //! opens: nothing is sent to the target for `open_for`, and its new deliveries wait in the
 //! queue, their attempts unspent. Then it lets one request through (half-open): if that finds
 //! the destination up, the breaker closes and the queue drains; if not, it opens again for
@@ -7,9 +7,12 @@
 //! then instead of a full set of requests that each hold a slot until they time out, and the
 //! work of the healthy targets around it is left alone.
 //!
-//! Retries are still governed by each delivery's schedule, and a long outage still ends in
-//! dead letters announced to the ErrorConfig; the breaker only stops sending into a
-//! destination known to be down.
+//! The deliveries held back keep their schedules unspent, so an outage does not turn them
+//! into dead letters by itself. What ends a long one is a probe: once the breaker has been
+//! open for longer than the DeliveryPolicy's whole RetrySchedule (by then every delivery tried
+//! throughout would have been a dead letter), a failed probe disables the target and announces
+//! it to the ErrorConfig, as a 410 does (`Dispatcher::attempt`). Its held deliveries then fail
+//! as sent to a disabled target, and `recover` brings them back.
 
 use std::time::Duration;
 
@@ -34,10 +37,11 @@ pub(crate) enum Breaker {
     Closed {
         failures: u32,
     },
-    /// Nothing is sent before `until`; then one probe.
+    /// Nothing is sent before `until`; then one probe. Open since `since`.
     Open {
         until: Instant,
         open_for: Duration,
+        since: Instant,
     },
 }
 
@@ -54,7 +58,12 @@ pub(crate) enum Allows {
 /// What an outcome did to a breaker, worth telling the operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Change {
-    Opened { open_for: Duration },
+    /// Opened for `open_for`; the destination has been down for `down_for` (zero when it
+    /// just opened, longer after a failed probe).
+    Opened {
+        open_for: Duration,
+        down_for: Duration,
+    },
     Closed,
 }
 
@@ -73,14 +82,23 @@ impl Breaker {
         }
     }
 
+    /// When the probe is due, while it is open.
+    pub fn probe_at(&self) -> Option<Instant> {
+        match self {
+            Breaker::Closed { .. } => None,
+            Breaker::Open { until, .. } => Some(*until),
+        }
+    }
+
     /// Whether it is closed with no failures in a row: nothing worth keeping.
     pub fn is_clear(&self) -> bool {
         *self == Breaker::Closed { failures: 0 }
     }
 
-    /// Takes an attempt's finding. A request that went out before the breaker opened and
-    /// fails while it is open changes nothing; the probe's failure opens it for longer.
-    pub fn observe(&mut self, health: Health, now: Instant, policy: &BreakerPolicy) -> Option<Change> {
+    /// Takes the finding of an attempt sent at `sent`. A request sent before the probe was
+    /// due that fails (it went out before the breaker opened, and may end long after) changes
+    /// nothing; the probe's failure opens it for longer.
+    pub fn observe(&mut self, health: Health, sent: Instant, now: Instant, policy: &BreakerPolicy) -> Option<Change> {
         match (health, &*self) {
             (Health::Unknown, _) => None,
             (Health::Up, Breaker::Closed { .. }) => {
@@ -97,24 +115,28 @@ impl Breaker {
                     *self = Breaker::Closed { failures };
                     return None;
                 }
-                Some(self.open(now, policy.open_for))
+                Some(self.open(now, policy.open_for, now))
             }
-            (Health::Down, Breaker::Open { until, open_for }) => {
-                if now < *until {
+            (Health::Down, Breaker::Open { until, open_for, since }) => {
+                if sent < *until {
                     return None;
                 }
                 let longer = (*open_for * 2).min(policy.max_open_for);
-                Some(self.open(now, longer))
+                Some(self.open(now, longer, *since))
             }
         }
     }
 
-    fn open(&mut self, now: Instant, open_for: Duration) -> Change {
+    fn open(&mut self, now: Instant, open_for: Duration, since: Instant) -> Change {
         *self = Breaker::Open {
             until: now + open_for,
             open_for,
+            since,
         };
-        Change::Opened { open_for }
+        Change::Opened {
+            open_for,
+            down_for: now - since,
+        }
     }
 }
 
@@ -132,32 +154,45 @@ mod tests {
         start + Duration::from_secs(secs)
     }
 
+    /// An attempt sent and finished at `at`.
+    fn observe(breaker: &mut Breaker, health: Health, at: Instant) -> Option<Change> {
+        breaker.observe(health, at, at, &POLICY)
+    }
+
+    fn opened(breaker: &mut Breaker, t0: Instant) {
+        for _ in 0..POLICY.failures {
+            observe(breaker, Health::Down, t0);
+        }
+    }
+
     #[test]
     fn opens_after_failures_in_a_row_and_not_before() {
         let (mut breaker, t0) = (Breaker::default(), Instant::now());
-        assert_eq!(breaker.observe(Health::Down, t0, &POLICY), None);
-        assert_eq!(breaker.observe(Health::Down, t0, &POLICY), None);
+        assert_eq!(observe(&mut breaker, Health::Down, t0), None);
+        assert_eq!(observe(&mut breaker, Health::Down, t0), None);
         assert_eq!(breaker.allows(t0), Allows::All);
         assert_eq!(
-            breaker.observe(Health::Down, t0, &POLICY),
+            observe(&mut breaker, Health::Down, t0),
             Some(Change::Opened {
-                open_for: Duration::from_secs(5)
+                open_for: Duration::from_secs(5),
+                down_for: Duration::ZERO,
             })
         );
         assert_eq!(breaker.allows(after(t0, 4)), Allows::None);
         assert_eq!(breaker.allows(after(t0, 5)), Allows::One, "half-open: one probe");
+        assert_eq!(breaker.probe_at(), Some(after(t0, 5)));
     }
 
     #[test]
     fn a_success_between_failures_starts_the_count_again() {
         let (mut breaker, t0) = (Breaker::default(), Instant::now());
-        breaker.observe(Health::Down, t0, &POLICY);
-        breaker.observe(Health::Down, t0, &POLICY);
-        breaker.observe(Health::Up, t0, &POLICY);
+        observe(&mut breaker, Health::Down, t0);
+        observe(&mut breaker, Health::Down, t0);
+        observe(&mut breaker, Health::Up, t0);
         assert!(breaker.is_clear());
-        breaker.observe(Health::Down, t0, &POLICY);
-        breaker.observe(Health::Unknown, t0, &POLICY);
-        breaker.observe(Health::Down, t0, &POLICY);
+        observe(&mut breaker, Health::Down, t0);
+        observe(&mut breaker, Health::Unknown, t0);
+        observe(&mut breaker, Health::Down, t0);
         assert_eq!(
             breaker.allows(t0),
             Allows::All,
@@ -168,38 +203,39 @@ mod tests {
     #[test]
     fn a_failed_probe_opens_it_for_twice_as_long_up_to_the_maximum() {
         let (mut breaker, t0) = (Breaker::default(), Instant::now());
-        for _ in 0..3 {
-            breaker.observe(Health::Down, t0, &POLICY);
-        }
-        // Requests sent before it opened, failing now, do not extend it.
-        assert_eq!(breaker.observe(Health::Down, after(t0, 1), &POLICY), None);
-        assert_eq!(breaker.allows(after(t0, 5)), Allows::One);
+        opened(&mut breaker, t0);
+        // Requests sent before the probe was due do not extend it, even ending after that.
+        assert_eq!(breaker.observe(Health::Down, t0, after(t0, 1), &POLICY), None);
+        assert_eq!(breaker.observe(Health::Down, after(t0, 4), after(t0, 9), &POLICY), None);
+        assert_eq!(breaker.allows(after(t0, 9)), Allows::One);
         assert_eq!(
-            breaker.observe(Health::Down, after(t0, 6), &POLICY),
+            breaker.observe(Health::Down, after(t0, 9), after(t0, 10), &POLICY),
             Some(Change::Opened {
-                open_for: Duration::from_secs(10)
-            })
-        );
-        assert_eq!(breaker.allows(after(t0, 15)), Allows::None);
-        assert_eq!(breaker.allows(after(t0, 16)), Allows::One);
-        assert_eq!(
-            breaker.observe(Health::Down, after(t0, 16), &POLICY),
-            Some(Change::Opened {
-                open_for: Duration::from_secs(12)
+                open_for: Duration::from_secs(10),
+                down_for: Duration::from_secs(10),
             }),
-            "capped"
+            "the probe failed"
+        );
+        assert_eq!(breaker.allows(after(t0, 19)), Allows::None);
+        assert_eq!(breaker.allows(after(t0, 20)), Allows::One);
+        assert_eq!(
+            observe(&mut breaker, Health::Down, after(t0, 20)),
+            Some(Change::Opened {
+                open_for: Duration::from_secs(12),
+                down_for: Duration::from_secs(20),
+            }),
+            "capped, and down since it first opened"
         );
     }
 
     #[test]
     fn a_probe_that_finds_the_destination_up_closes_it() {
         let (mut breaker, t0) = (Breaker::default(), Instant::now());
-        for _ in 0..3 {
-            breaker.observe(Health::Down, t0, &POLICY);
-        }
-        assert_eq!(breaker.observe(Health::Up, after(t0, 5), &POLICY), Some(Change::Closed));
+        opened(&mut breaker, t0);
+        assert_eq!(observe(&mut breaker, Health::Up, after(t0, 5)), Some(Change::Closed));
         assert_eq!(breaker.allows(after(t0, 5)), Allows::All);
         assert!(breaker.is_clear());
+        assert_eq!(breaker.probe_at(), None);
     }
 
     #[test]
@@ -207,7 +243,7 @@ mod tests {
         let policy = BreakerPolicy { failures: 0, ..POLICY };
         let (mut breaker, t0) = (Breaker::default(), Instant::now());
         for _ in 0..100 {
-            assert_eq!(breaker.observe(Health::Down, t0, &policy), None);
+            assert_eq!(breaker.observe(Health::Down, t0, t0, &policy), None);
         }
         assert_eq!(breaker.allows(t0), Allows::All);
     }

@@ -30,14 +30,14 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::DeliverySettings;
-use crate::domain::attempt::{decide, AttemptResult, Decision, FailureKind, Health};
+use crate::domain::attempt::{decide, AttemptResult, Decision, FailureKind};
 use crate::domain::delivery_config::DeliveryPolicy;
 use crate::domain::hydration::with_tracking_event;
 use crate::domain::targets::{DeliveryTargets, TargetKind};
 use crate::domain::DeliveryConfig;
 use crate::storage::deliveries::{self, Claimed, ConfigNow, Next, Outcome};
 use crate::storage::StorageError;
-use breaker::BreakerPolicy;
+use breaker::{BreakerPolicy, Change};
 use client::{OutboundClient, PreparedRequest};
 use commerce::{Event, Rendered};
 use guard::NetworkGuard;
@@ -117,26 +117,29 @@ impl Dispatcher {
     }
 
     /// Makes one attempt at a claimed delivery, with its DeliveryConfig as it is now (`None`
-    /// when it was deleted).
-    pub(crate) async fn attempt(&self, delivery: Claimed, config: Option<&ConfigNow>) -> Outcome {
-        self.attempt_and_see(delivery, config).await.0
-    }
-
-    /// As [`Dispatcher::attempt`], with what the attempt found of the destination's health.
-    async fn attempt_and_see(&self, mut delivery: Claimed, config: Option<&ConfigNow>) -> (Outcome, Health) {
+    /// when it was deleted), and takes what it found into the target's circuit breaker.
+    pub(crate) async fn attempt(&self, mut delivery: Claimed, config: Option<&ConfigNow>) -> Outcome {
         let started_at = self.clock.now();
+        let sent = tokio::time::Instant::now();
+        // The payload is not recorded: it is moved into the request, not copied.
+        let payload = std::mem::take(&mut delivery.payload.0);
         let policy = config
             .and_then(|c| DeliveryPolicy::parse("DeliveryPolicy", Some(&c.policy.0)).ok())
             .unwrap_or_default();
         let timeout = policy.timeout.min(self.settings.lease() / 2);
-        let (result, skipped) = match self.prepare(&mut delivery, config, started_at) {
+        let (result, skipped) = match self.prepare(&delivery, payload, config, started_at) {
             Ok((kind, Rendered::Request(request))) => (self.send(kind, &request, timeout).await, None),
             Ok((_, Rendered::Skip(reason))) => (AttemptResult::skipped(&reason), Some(reason)),
             Err(failure) => (failure, None),
         };
+        let breaker = self.capacity.observe(
+            &(delivery.delivery_config_id.clone(), delivery.target.clone()),
+            result.health(),
+            sent,
+        );
         let attempts_made = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
         let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
-        let next = match skipped {
+        let mut next = match skipped {
             Some(reason) => Next::Skipped(reason),
             None => match decide(&result, &policy.retry_schedule, attempts_made, jitter) {
                 Decision::Succeeded => Next::Succeeded,
@@ -146,15 +149,30 @@ impl Dispatcher {
                 Decision::Failed { reason, disable_target } => Next::Failed { reason, disable_target },
             },
         };
+        // A failed probe after the destination has been down for longer than the whole
+        // schedule: any delivery tried throughout would be a dead letter by now, so the
+        // target is given up on, as after a 410. Its breaker stays open: the deliveries it
+        // holds are then claimed one at a time and fail as sent to a disabled target.
+        if let Some(Change::Opened { down_for, .. }) = breaker {
+            let schedule: Duration = policy.retry_schedule.iter().sum();
+            if !down_for.is_zero() && down_for >= schedule {
+                next = Next::Failed {
+                    reason: format!(
+                        "the destination has been down for {} s, longer than its whole RetrySchedule; its target is now disabled",
+                        down_for.as_secs()
+                    ),
+                    disable_target: true,
+                };
+            }
+        }
         if let Next::Failed { reason, .. } = &next {
             tracing::warn!(delivery = %delivery.id, target = %delivery.target, reason, "delivery failed for good");
         }
-        let health = result.health();
         let (error_kind, error_message) = match result.failure {
             Some((kind, message)) => (Some(kind.as_str()), Some(message)),
             None => (None, None),
         };
-        let outcome = Outcome {
+        Outcome {
             delivery,
             started_at,
             duration_ms: result.duration.as_secs_f64() * 1e3,
@@ -163,15 +181,14 @@ impl Dispatcher {
             error_message,
             response_body: result.response_body,
             next,
-        };
-        (outcome, health)
+        }
     }
 
-    /// The request for one attempt, or why there can be none. The delivery's payload is
-    /// moved into the request (it is not recorded), so it is not copied for each attempt.
+    /// The request for one attempt at `delivery` with its `payload`, or why there can be none.
     fn prepare(
         &self,
-        delivery: &mut Claimed,
+        delivery: &Claimed,
+        payload: serde_json::Value,
         config: Option<&ConfigNow>,
         now: DateTime<Utc>,
     ) -> Result<(TargetKind, Rendered), AttemptResult> {
@@ -189,7 +206,7 @@ impl Dispatcher {
         }
         let targets = DeliveryTargets::parse("DeliveryTargets", &config.targets.0)
             .map_err(|e| config_error(format!("DeliveryConfig {} is invalid: {}", config.id, e.0[0].message)))?;
-        let payload = with_tracking_event(std::mem::take(&mut delivery.payload.0), &delivery.tracking_event.0);
+        let payload = with_tracking_event(payload, &delivery.tracking_event.0);
         render(&targets, kind, &payload, &delivery.id, now)
             .map(|rendered| (kind, rendered))
             .map_err(|missing| config_error(format!("DeliveryConfig {} no longer has {missing}", config.id)))

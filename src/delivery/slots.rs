@@ -28,7 +28,8 @@ pub(crate) struct Capacity {
     slots: Arc<Semaphore>,
     breaker: BreakerPolicy,
     load: Mutex<Load>,
-    /// A slot came free while deliveries wait in the queue: a claim may take it.
+    /// A slot came free where deliveries wait in the queue, or a breaker closed: a claim may
+    /// take them.
     freed: Notify,
 }
 
@@ -164,10 +165,11 @@ impl Capacity {
 
     /// Deliveries to `key` were committed to the queue for want of room. Marked again now, so
     /// that a claim that began before they were visible cannot count the target as drained;
-    /// woken now if no request is in flight, whose end would wake it.
+    /// the claim is woken now if the target has no request in flight, whose end would wake
+    /// it, and its breaker lets one go.
     pub(crate) fn queued(&self, key: TargetKey, max: u32) {
         let mut load = self.load();
-        let wake = load.requests.is_empty() && load.cap(&key, max, Instant::now()) > 0;
+        let wake = !load.requests.contains_key(&key) && load.cap(&key, max, Instant::now()) > 0;
         load.wait(key, max);
         drop(load);
         if wake {
@@ -175,27 +177,44 @@ impl Capacity {
         }
     }
 
-    /// Takes what an attempt found of its target's destination into the target's breaker.
-    pub(crate) fn observe(&self, key: &TargetKey, health: Health) {
+    /// Takes what an attempt sent at `sent` found of its target's destination into the
+    /// target's breaker, and returns what that changed.
+    pub(crate) fn observe(&self, key: &TargetKey, health: Health, sent: Instant) -> Option<Change> {
         let mut load = self.load();
         let breaker = load.breakers.entry(key.clone()).or_default();
-        let change = breaker.observe(health, Instant::now(), &self.breaker);
+        let change = breaker.observe(health, sent, Instant::now(), &self.breaker);
         if breaker.is_clear() {
             load.breakers.remove(key);
         }
         drop(load);
         let (config, target) = key;
         match change {
-            Some(Change::Opened { open_for }) => tracing::warn!(
-                delivery_config = %config, %target, open_for_ms = open_for.as_millis() as u64,
+            Some(Change::Opened { open_for, down_for }) => tracing::warn!(
+                delivery_config = %config, %target,
+                open_for_ms = open_for.as_millis() as u64, down_for_ms = down_for.as_millis() as u64,
                 "the destination is down: its circuit breaker is open, deliveries wait in the queue"
             ),
             Some(Change::Closed) => {
-                tracing::info!(delivery_config = %config, %target, "the destination is up again: its circuit breaker closed");
+                tracing::info!(
+                    delivery_config = %config, %target,
+                    "the destination is up again: its circuit breaker closed"
+                );
                 self.freed.notify_one();
             }
             None => {}
         }
+        change
+    }
+
+    /// When the next probe of an open breaker comes due, if one is still to come.
+    pub(crate) fn next_probe(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let load = self.load();
+        load.breakers
+            .values()
+            .filter_map(Breaker::probe_at)
+            .filter(|at| *at > now)
+            .min()
     }
 
     /// A claim begun after refusal `seen` found the target's queue drained: handovers to it
@@ -226,13 +245,17 @@ impl Drop for Slot {
             // The permit is released after this, when the fields drop: none free now means
             // the process was full, and any target waiting may take this place.
             let process_was_full = self.capacity.slots.available_permits() == 0;
-            load.waiting.contains_key(&self.key) || (process_was_full && !load.waiting.is_empty())
+            let own_room = load
+                .waiting
+                .get(&self.key)
+                .is_some_and(|(max, _)| requests.saturating_sub(1) < load.cap(&self.key, *max, Instant::now()));
+            own_room || (process_was_full && !load.waiting.is_empty())
         };
         // A place freed where deliveries wait for one wakes the claim (the wakes of one
-        // claim's time coalesce): its own target's, or any when the whole process was full. A
-        // place of another target, freed while the process has room, gives the waiting targets
-        // nothing: beside a destination that times out, each healthy request woke a claim in
-        // vain. A claim woken now finds the target's count already lowered, and at worst one
+        // claim's time coalesce): its own target's, unless its breaker is open, or any when
+        // the whole process was full. A place of another target, freed while the process has
+        // room, gives the waiting targets nothing: beside a destination that times out, each
+        // healthy request woke a claim in vain. A claim woken now finds the target's count already lowered, and at worst one
         // place fewer than there is.
         if may_help {
             self.capacity.freed.notify_one();
@@ -337,7 +360,7 @@ mod tests {
             .expect("woken");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_slot_freed_while_deliveries_wait_wakes_the_claim() {
         let capacity = capacity(10);
         let a1 = capacity.try_reserve(key("a"), 2).unwrap();
@@ -353,7 +376,7 @@ mod tests {
             .expect("woken");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_freed_place_of_another_target_wakes_no_claim_while_the_process_has_room() {
         let capacity = capacity(10);
         let _busy = capacity.try_reserve(key("busy"), 1).unwrap();
@@ -379,9 +402,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_open_breaker_takes_the_targets_room_then_lets_one_probe_through() {
         let capacity = capacity(10);
-        capacity.observe(&key("down"), Health::Down);
+        capacity.observe(&key("down"), Health::Down, Instant::now());
         assert!(capacity.claim_view().limits.is_empty(), "one failure is not enough");
-        capacity.observe(&key("down"), Health::Down);
+        capacity.observe(&key("down"), Health::Down, Instant::now());
         assert_eq!(capacity.claim_view().limits, HashMap::from([(key("down"), 0)]));
         assert!(
             capacity.try_hand_over(key("down"), 5).is_none(),
@@ -397,7 +420,7 @@ mod tests {
         assert_eq!(capacity.claim_view().limits, HashMap::from([(key("down"), 1)]));
         let probe = capacity.try_reserve(key("down"), 5).expect("half-open: one probe");
         assert!(capacity.try_reserve(key("down"), 5).is_none(), "only one");
-        capacity.observe(&key("down"), Health::Up);
+        capacity.observe(&key("down"), Health::Up, Instant::now());
         assert!(capacity.claim_view().limits.is_empty(), "closed again");
         tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
             .await
@@ -406,11 +429,34 @@ mod tests {
         assert!(capacity.try_reserve(key("down"), 5).is_some());
     }
 
+    #[tokio::test]
+    async fn deliveries_queued_for_a_target_with_nothing_in_flight_wake_the_claim_though_others_are_busy() {
+        let capacity = capacity(10);
+        let _other = capacity.try_reserve(key("other"), 5).unwrap();
+        capacity.queued(key("a"), 4);
+        tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
+            .await
+            .expect("no request of a's will end to wake it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_ending_while_its_breaker_is_open_wakes_no_claim() {
+        let capacity = capacity(10);
+        let old = capacity.try_reserve(key("down"), 5).unwrap();
+        capacity.observe(&key("down"), Health::Down, Instant::now());
+        capacity.observe(&key("down"), Health::Down, Instant::now());
+        assert!(capacity.try_hand_over(key("down"), 5).is_none(), "open: waits");
+        assert!(capacity.next_probe().is_some());
+        drop(old);
+        let woken = tokio::time::timeout(std::time::Duration::from_millis(50), capacity.freed()).await;
+        assert!(woken.is_err(), "its place is no use while the breaker is open");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn deliveries_queued_behind_an_open_breaker_wake_no_claim() {
         let capacity = capacity(10);
-        capacity.observe(&key("down"), Health::Down);
-        capacity.observe(&key("down"), Health::Down);
+        capacity.observe(&key("down"), Health::Down, Instant::now());
+        capacity.observe(&key("down"), Health::Down, Instant::now());
         capacity.queued(key("down"), 5);
         let woken = tokio::time::timeout(std::time::Duration::from_millis(50), capacity.freed()).await;
         assert!(woken.is_err(), "a claim could take none of them");

@@ -84,9 +84,17 @@ impl Dispatcher {
                     None => std::future::pending().await,
                 }
             };
+            // An open breaker's probe comes due: the claim takes it from the target's queue.
+            let probe = async {
+                match self.capacity.next_probe() {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = notified => {}
                 _ = self.capacity.freed() => {}
+                _ = probe => {}
                 _ = tokio::time::sleep(poll) => {}
                 _ = shutdown.changed() => break,
             }
@@ -177,11 +185,9 @@ impl Dispatcher {
     ) {
         let this = self.clone();
         tokio::spawn(async move {
-            let target = key(&delivery.delivery_config_id, &delivery.target);
             // The attempt moved the payload out of the delivery: it is queued for recording
             // without it.
-            let (outcome, health) = this.attempt_and_see(delivery, config.as_deref()).await;
-            this.capacity.observe(&target, health);
+            let outcome = this.attempt(delivery, config.as_deref()).await;
             let _ = outcomes.send(outcome);
             drop(slot);
         });

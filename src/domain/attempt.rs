@@ -88,22 +88,8 @@ impl AttemptResult {
             duration: Duration::ZERO,
         }
     }
-}
 
-/// What one attempt says of its destination, for the circuit breaker: whether it answered
-/// like a service that is up, showed it is not, or said nothing about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    /// It answered: a 2xx, or a status that is about the request (a 4xx other than 429, a
-    /// redirect). Retrying such a request may not help, but sending others does no harm.
-    Up,
-    /// No answer in time, no connection, or a status that says it cannot serve now (5xx, 429).
-    Down,
-    /// Nothing was sent, or it failed on this side (a config, the network guard, the request).
-    Unknown,
-}
-
-impl AttemptResult {
+    /// What the attempt says of its destination, for the circuit breaker.
     pub fn health(&self) -> Health {
         let Some((kind, _)) = &self.failure else {
             return if self.status_code.is_some() {
@@ -113,15 +99,34 @@ impl AttemptResult {
             };
         };
         match kind {
-            FailureKind::Timeout | FailureKind::Dns | FailureKind::Connect | FailureKind::Tls => Health::Down,
+            FailureKind::Timeout
+            | FailureKind::Dns
+            | FailureKind::Connect
+            | FailureKind::Tls
+            | FailureKind::Request => Health::Down,
             FailureKind::Status | FailureKind::Rejected | FailureKind::Redirect => match self.status_code {
-                Some(code) if code >= 500 || code == 429 => Health::Down,
+                Some(code) if code >= 500 || matches!(code, 408 | 429) => Health::Down,
                 Some(_) => Health::Up,
                 None => Health::Unknown,
             },
-            FailureKind::ForbiddenAddress | FailureKind::Request | FailureKind::Config => Health::Unknown,
+            FailureKind::ForbiddenAddress | FailureKind::Config => Health::Unknown,
         }
     }
+}
+
+/// What one attempt says of its destination, for the circuit breaker: whether it answered
+/// like a service that is up, showed it is not, or said nothing about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// It answered: a 2xx, or a status that is about the request (a 4xx other than 408 and
+    /// 429, a redirect). Retrying such a request may not help, but sending others does no harm.
+    Up,
+    /// No answer in time, no connection or one dropped mid-exchange (`Request`: rarely, a
+    /// request this side could not build, which every attempt would fail alike), or a status
+    /// that says it cannot serve now (5xx, 408, 429).
+    Down,
+    /// Nothing was sent, or it failed on this side (a config, the network guard).
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -248,8 +253,11 @@ mod tests {
         assert_eq!(status(404).health(), Health::Up, "it answered");
         assert_eq!(status(503).health(), Health::Down);
         assert_eq!(status(429).health(), Health::Down);
+        assert_eq!(status(408).health(), Health::Down);
         assert_eq!(AttemptResult::failed(FailureKind::Timeout, "t").health(), Health::Down);
         assert_eq!(AttemptResult::failed(FailureKind::Connect, "c").health(), Health::Down);
+        let dropped = AttemptResult::failed(FailureKind::Request, "connection closed before message completed");
+        assert_eq!(dropped.health(), Health::Down);
         assert_eq!(
             AttemptResult::failed(FailureKind::Config, "gone").health(),
             Health::Unknown

@@ -102,8 +102,9 @@ WHERE d.id = ANY (ARRAY(SELECT id FROM due)) AND e.id = d.event_id
 RETURNING d.id, d.event_id, e.event_type, d.tracking_event_id, d.delivery_config_id, d.target, d.tracking_event,
           d.attempts, e.payload";
 
-/// Requests in flight from this worker to one target of one DeliveryConfig: that many of its
-/// `MaxInFlight` slots are taken.
+/// This worker's load on one target of one DeliveryConfig: `requests` in flight take that
+/// many of its `MaxInFlight` slots, and `cap`, when set, stands in for `MaxInFlight` (a target
+/// may be listed for its cap alone, with no request in flight).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlight {
     pub delivery_config_id: String,
@@ -119,7 +120,8 @@ pub struct InFlight {
 ///
 /// The queue is read one target at a time: each (DeliveryConfig, target) with pending rows is
 /// found with one index probe (a loose index scan), and gives up to its free slots (its
-/// DeliveryPolicy's `MaxInFlight` less `in_flight`) from its oldest due rows. A target at its
+/// DeliveryPolicy's `MaxInFlight`, or the cap `in_flight` sets, less the requests in flight)
+/// from its oldest due rows. A target at its
 /// cap costs a claim one probe, however long its backlog; the targets with the most free slots
 /// are served first, so none is starved by others that are always busy.
 pub async fn claim(

@@ -377,16 +377,25 @@ fn delivery_to(accepted: &Value, config: &str) -> String {
     delivery["ID"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_destination_found_down_is_held_back_until_a_probe_finds_it_up() {
+/// An app with its delivery workers running and a circuit breaker that opens after `failures`
+/// in a row for `open_seconds`, routing OrderSubmitted to a destination answering 503
+/// (DeliveryConfig `down`).
+async fn destination_down(failures: u32, open_seconds: u64) -> (TestApp, Receiver) {
     let mut settings = fresh_settings();
     settings.delivery.workers_enabled = true;
-    settings.delivery.breaker_failures = 3;
-    settings.delivery.breaker_open_seconds = 3;
+    settings.delivery.breaker_failures = failures;
+    settings.delivery.breaker_open_seconds = open_seconds;
     let app = TestApp::spawn_with(settings).await;
-    let (down, healthy) = (Receiver::start().await, Receiver::start().await);
+    let down = Receiver::start().await;
     down.always(Reply::status(503));
     app.route("down", "OrderSubmitted", &down.url, "s").await;
+    (app, down)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_found_down_is_held_back_until_a_probe_finds_it_up() {
+    let (app, down) = destination_down(3, 3).await;
+    let healthy = Receiver::start().await;
     app.route("healthy", "OrderSubmitted", &healthy.url, "s").await;
 
     for _ in 0..3 {
@@ -427,6 +436,43 @@ async fn a_destination_found_down_is_held_back_until_a_probe_finds_it_up() {
             .await;
     }
     assert_eq!(healthy.received().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_down_for_longer_than_its_schedule_is_disabled_by_a_failed_probe() {
+    let (app, down) = destination_down(2, 1).await;
+    let policy = app
+        .patch(
+            "/v1/integrations/deliveryconfig/down",
+            json!({"DeliveryPolicy": {"RetrySchedule": [1]}}),
+        )
+        .await;
+    assert_eq!(policy.status, StatusCode::OK, "{:?}", policy.body);
+
+    for _ in 0..2 {
+        send_one(&app).await;
+    }
+    app.wait_for_deliveries("attempts = 1 AND lease_until IS NULL", 2).await;
+    // The breaker is open; this one waits for the probe, a second later. By then the
+    // destination has been down for as long as the whole schedule (1 s).
+    let held = send_one(&app).await;
+    app.wait_for_deliveries(&format!("id = '{held}' AND status = 'Failed'"), 1)
+        .await;
+    let delivery = app.delivery(&held).await;
+    assert_eq!(delivery["AttemptCount"], 1, "{delivery}");
+    assert!(delivery["LastError"]
+        .as_str()
+        .unwrap()
+        .contains("longer than its whole RetrySchedule"));
+    let config = app.get("/v1/integrations/deliveryconfig/down").await.body;
+    assert!(
+        config["DisabledTargets"]["Http"]["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("down for"),
+        "{config}"
+    );
+    assert_eq!(down.received().len(), 3, "two failures and the probe");
 }
 
 #[tokio::test]

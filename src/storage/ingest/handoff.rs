@@ -4,9 +4,10 @@
 //! the claim's statement, reading the payload back and the NOTIFY. Should the process die
 //! before the attempt is recorded, the lease runs out and any worker claims the delivery as it
 //! would any other: nothing accepted is lost. A delivery the workers have no room for (its
-//! target at its `MaxInFlight`, or the process at `delivery.max_in_flight`) is queued, and the
-//! target's later deliveries line up behind it until these workers, woken by the places that
-//! come free, have claimed its queue. It is queued without a notification: those of other
+//! target at its `MaxInFlight` or its circuit breaker open, or the process at
+//! `delivery.max_in_flight`) is queued, and the target's later deliveries line up behind it
+//! until these workers, woken by the places that come free for it (or its breaker closing),
+//! have claimed its queue. It is queued without a notification: those of other
 //! instances find it when they next poll (`delivery.poll_interval_ms`). Waking them all for a
 //! target that is already as busy as its cap allows made every batch cost a claim in vain.
 
