@@ -121,9 +121,9 @@ pub struct InFlight {
 /// The queue is read one target at a time: each (DeliveryConfig, target) with pending rows is
 /// found with one index probe (a loose index scan), and gives up to its free slots (its
 /// DeliveryPolicy's `MaxInFlight`, or the cap `in_flight` sets, less the requests in flight)
-/// from its oldest due rows. A target at its
-/// cap costs a claim one probe, however long its backlog; the targets with the most free slots
-/// are served first, so none is starved by others that are always busy.
+/// from its oldest due rows. A target at its cap costs a claim one probe, however long its
+/// backlog; the targets with the most free slots are served first, so none is starved by
+/// others that are always busy.
 pub async fn claim(
     pool: &PgPool,
     now: DateTime<Utc>,
