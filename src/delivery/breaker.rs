@@ -67,6 +67,17 @@ pub(crate) enum Change {
     Closed,
 }
 
+impl Allows {
+    /// The requests it allows in flight to a target whose cap is `max`.
+    pub fn cap(self, max: u32) -> u32 {
+        match self {
+            Allows::All => max,
+            Allows::One => max.min(1),
+            Allows::None => 0,
+        }
+    }
+}
+
 impl Default for Breaker {
     fn default() -> Self {
         Breaker::Closed { failures: 0 }

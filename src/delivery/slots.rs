@@ -58,11 +58,7 @@ impl Load {
 
     /// The most requests `key` may have in flight now: its cap, as its breaker allows.
     fn cap(&self, key: &TargetKey, max: u32, now: Instant) -> u32 {
-        match self.breakers.get(key).map_or(Allows::All, |b| b.allows(now)) {
-            Allows::All => max,
-            Allows::One => max.min(1),
-            Allows::None => 0,
-        }
+        self.breakers.get(key).map_or(max, |b| b.allows(now).cap(max))
     }
 }
 
@@ -108,19 +104,17 @@ impl Capacity {
     pub(crate) fn claim_view(&self) -> ClaimView {
         let load = self.load();
         let now = Instant::now();
-        let limits: HashMap<TargetKey, u32> = load
+        let limits = load
             .breakers
             .iter()
-            .filter_map(|(key, breaker)| match breaker.allows(now) {
-                Allows::All => None,
-                Allows::One => Some((key.clone(), 1)),
-                Allows::None => Some((key.clone(), 0)),
-            })
+            .map(|(key, breaker)| (key, breaker.allows(now)))
+            .filter(|(_, allows)| *allows != Allows::All)
+            .map(|(key, allows)| (key.clone(), allows.cap(u32::MAX)))
             .collect();
         let waiting = load
             .waiting
             .iter()
-            .map(|(key, (max, _))| (key.clone(), limits.get(key).map_or(*max, |limit| (*limit).min(*max))))
+            .map(|(key, (max, _))| (key.clone(), load.cap(key, *max, now)))
             .collect();
         ClaimView {
             in_flight: load.requests.clone(),
@@ -255,8 +249,8 @@ impl Drop for Slot {
         // claim's time coalesce): its own target's, unless its breaker is open, or any when
         // the whole process was full. A place of another target, freed while the process has
         // room, gives the waiting targets nothing: beside a destination that times out, each
-        // healthy request woke a claim in vain. A claim woken now finds the target's count already lowered, and at worst one
-        // place fewer than there is.
+        // healthy request woke a claim in vain. A claim woken now finds the target's count
+        // already lowered, and at worst one place fewer than there is.
         if may_help {
             self.capacity.freed.notify_one();
         }
@@ -280,6 +274,14 @@ mod tests {
     fn capacity(max_in_flight: usize) -> Arc<Capacity> {
         Capacity::new(max_in_flight, BREAKER)
     }
+
+    /// Whether the claim is woken within `within` (under paused time, at once if ever).
+    async fn woken(capacity: &Capacity, within: std::time::Duration) -> bool {
+        tokio::time::timeout(within, capacity.freed()).await.is_ok()
+    }
+
+    const SOON: std::time::Duration = std::time::Duration::from_millis(50);
+    const AT_ONCE: std::time::Duration = std::time::Duration::from_secs(1);
 
     #[test]
     fn a_target_gets_at_most_its_cap_and_the_process_at_most_its_own() {
@@ -355,9 +357,7 @@ mod tests {
     async fn deliveries_queued_with_nothing_in_flight_wake_the_claim() {
         let capacity = capacity(10);
         capacity.queued(key("a"), 4);
-        tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
-            .await
-            .expect("woken");
+        assert!(woken(&capacity, AT_ONCE).await, "woken");
     }
 
     #[tokio::test(start_paused = true)]
@@ -365,15 +365,12 @@ mod tests {
         let capacity = capacity(10);
         let a1 = capacity.try_reserve(key("a"), 2).unwrap();
         drop(a1);
-        let idle = tokio::time::timeout(std::time::Duration::from_millis(50), capacity.freed()).await;
-        assert!(idle.is_err(), "nothing waits: no wake");
+        assert!(!woken(&capacity, SOON).await, "nothing waits: no wake");
         let a1 = capacity.try_reserve(key("a"), 1).unwrap();
         assert!(capacity.try_hand_over(key("a"), 1).is_none(), "one waits now");
         drop(a1);
         // The notification is kept for the next waiter.
-        tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
-            .await
-            .expect("woken");
+        assert!(woken(&capacity, AT_ONCE).await, "woken");
     }
 
     #[tokio::test(start_paused = true)]
@@ -383,8 +380,7 @@ mod tests {
         assert!(capacity.try_hand_over(key("busy"), 1).is_none(), "busy waits for room");
         let other = capacity.try_reserve(key("other"), 5).unwrap();
         drop(other);
-        let woken = tokio::time::timeout(std::time::Duration::from_millis(50), capacity.freed()).await;
-        assert!(woken.is_err(), "busy gains nothing from other's place");
+        assert!(!woken(&capacity, SOON).await, "busy gains nothing from other's place");
     }
 
     #[tokio::test]
@@ -394,9 +390,7 @@ mod tests {
         let other = capacity.try_reserve(key("other"), 5).unwrap();
         assert!(capacity.try_hand_over(key("third"), 5).is_none(), "the process is full");
         drop(other);
-        tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
-            .await
-            .expect("third may take the place");
+        assert!(woken(&capacity, AT_ONCE).await, "third may take the place");
     }
 
     #[tokio::test(start_paused = true)]
@@ -422,9 +416,10 @@ mod tests {
         assert!(capacity.try_reserve(key("down"), 5).is_none(), "only one");
         capacity.observe(&key("down"), Health::Up, Instant::now());
         assert!(capacity.claim_view().limits.is_empty(), "closed again");
-        tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
-            .await
-            .expect("closing wakes the claim to drain the queue");
+        assert!(
+            woken(&capacity, AT_ONCE).await,
+            "closing wakes the claim to drain the queue"
+        );
         drop(probe);
         assert!(capacity.try_reserve(key("down"), 5).is_some());
     }
@@ -434,9 +429,7 @@ mod tests {
         let capacity = capacity(10);
         let _other = capacity.try_reserve(key("other"), 5).unwrap();
         capacity.queued(key("a"), 4);
-        tokio::time::timeout(std::time::Duration::from_secs(1), capacity.freed())
-            .await
-            .expect("no request of a's will end to wake it");
+        assert!(woken(&capacity, AT_ONCE).await, "no request of a's will end to wake it");
     }
 
     #[tokio::test(start_paused = true)]
@@ -448,8 +441,10 @@ mod tests {
         assert!(capacity.try_hand_over(key("down"), 5).is_none(), "open: waits");
         assert!(capacity.next_probe().is_some());
         drop(old);
-        let woken = tokio::time::timeout(std::time::Duration::from_millis(50), capacity.freed()).await;
-        assert!(woken.is_err(), "its place is no use while the breaker is open");
+        assert!(
+            !woken(&capacity, SOON).await,
+            "its place is no use while the breaker is open"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -458,7 +453,6 @@ mod tests {
         capacity.observe(&key("down"), Health::Down, Instant::now());
         capacity.observe(&key("down"), Health::Down, Instant::now());
         capacity.queued(key("down"), 5);
-        let woken = tokio::time::timeout(std::time::Duration::from_millis(50), capacity.freed()).await;
-        assert!(woken.is_err(), "a claim could take none of them");
+        assert!(!woken(&capacity, SOON).await, "a claim could take none of them");
     }
 }

@@ -15,6 +15,19 @@ fn order_submitted() -> Value {
     json!({"EventType": "OrderSubmitted", "ClientID": "storefront", "OrderID": "PO1"})
 }
 
+/// Asserts that DeliveryConfig `id` shows its Http target disabled, for a reason mentioning
+/// `reason`.
+async fn assert_http_disabled_for(app: &TestApp, id: &str, reason: &str) {
+    let config = app.get(&format!("/v1/integrations/deliveryconfig/{id}")).await.body;
+    assert!(
+        config["DisabledTargets"]["Http"]["Reason"]
+            .as_str()
+            .unwrap()
+            .contains(reason),
+        "{config}"
+    );
+}
+
 async fn send_one(app: &TestApp) -> String {
     let reply = app.trigger(order_submitted()).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.body);
@@ -102,14 +115,7 @@ async fn gone_disables_the_target_until_recovered() {
     let first = send_one(&app).await;
     app.deliver_all_due().await;
     assert_eq!(app.delivery(&first).await["Status"], "Failed");
-    let config = app.get("/v1/integrations/deliveryconfig/hooks").await.body;
-    assert!(
-        config["DisabledTargets"]["Http"]["Reason"]
-            .as_str()
-            .unwrap()
-            .contains("410"),
-        "{config}"
-    );
+    assert_http_disabled_for(&app, "hooks", "410").await;
 
     // While disabled, new deliveries are recorded as failed, not sent.
     let second = send_one(&app).await;
@@ -464,14 +470,7 @@ async fn a_destination_down_for_longer_than_its_schedule_is_disabled_by_a_failed
         .as_str()
         .unwrap()
         .contains("longer than its whole RetrySchedule"));
-    let config = app.get("/v1/integrations/deliveryconfig/down").await.body;
-    assert!(
-        config["DisabledTargets"]["Http"]["Reason"]
-            .as_str()
-            .unwrap()
-            .contains("down for"),
-        "{config}"
-    );
+    assert_http_disabled_for(&app, "down", "down for").await;
     assert_eq!(down.received().len(), 3, "two failures and the probe");
 }
 
