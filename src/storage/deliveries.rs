@@ -10,7 +10,8 @@ use serde_json::{json, Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
-use super::ingest::{disabled_reason, new_event_id, store_events, NewDelivery, NewEvent};
+use super::entities::Writes;
+use super::ingest::{disabled_reason, new_event_id, store, NewDelivery, NewEvent};
 use super::StorageError;
 use crate::domain::delivery_config::{DeliveryPolicyDoc, DEFAULT_MAX_IN_FLIGHT};
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
@@ -390,6 +391,6 @@ async fn queue_failure_notice(
         response: &json!({}),
         occurred_at: now,
     };
-    store_events(conn, &[(event, &deliveries)], now, true).await?;
+    store(conn, &Writes::default(), &[(event, &deliveries)], now, true).await?;
     Ok(())
 }

@@ -1,11 +1,14 @@
 //! The entity store: Users, Products, Orders and their LineItems as the commerce platform last
 //! sent them, read back to hydrate triggers. Writes replace the whole document.
 
+use std::sync::LazyLock;
+
 use serde_json::{Map, Value};
+use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
-use super::StorageError;
+use super::{add, StorageError};
 use crate::domain::trigger::Entity;
 use crate::domain::ResourceId;
 
@@ -57,11 +60,14 @@ pub struct Removed {
     pub doc: Doc,
 }
 
+/// The writes of a [`Writes`], as the items of a WITH clause; they take parameters `$1` to
+/// `$15` ([`Writes::arguments`]), and `line_items_removed` returns the line items removed with
+/// their stored documents. A statement can go on with its own items and parameters after them.
+///
 /// Rows are upserted in key order, so that concurrent writers lock them in the same order.
 /// Documents identical to the stored ones are not written at all: a popular product carried by
 /// every trigger would otherwise serialise all of them on its row lock.
-const WRITE_SQL: &str = "
-WITH
+pub(crate) const WRITE_CTES: &str = "
 users_written AS (
     INSERT INTO users (id, doc, updated_at)
     SELECT id, doc, now() FROM unnest($1::text[], $2::jsonb[]) AS t(id, doc)
@@ -98,59 +104,164 @@ identity_linked AS (
 line_items_removed AS (
     DELETE FROM line_items l USING unnest($14::text[], $15::text[]) AS t(order_id, id)
     WHERE l.order_id = t.order_id AND l.id = t.id
-    RETURNING l.order_id, l.id, l.doc)
-SELECT order_id, id, doc FROM line_items_removed";
+    RETURNING l.order_id, l.id, l.doc)";
 
-/// Makes `writes` in one statement (one round trip); returns the removed line items with their
-/// stored documents. A line item both written and removed is only removed. Of two writes of
-/// the same row, the first is kept.
-pub async fn write(conn: &mut PgConnection, writes: &Writes<'_>) -> Result<Vec<Removed>, sqlx::Error> {
-    fn sorted<'e>(entities: &[&'e Entity]) -> Vec<&'e Entity> {
-        let mut sorted = entities.to_vec();
-        sorted.sort_by(|a, b| a.id.cmp(&b.id));
-        sorted.dedup_by(|a, b| a.id == b.id);
-        sorted
-    }
-    let users = sorted(&writes.users);
-    let products = sorted(&writes.products);
-    let removed = &writes.remove_line_items;
-    let mut line_items: Vec<_> = writes
-        .line_items
-        .iter()
-        .filter(|(order, item)| !removed.contains(&(*order, &item.id)))
-        .collect();
-    line_items.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-    line_items.dedup_by(|a, b| (a.0, &a.1.id) == (b.0, &b.1.id));
-    let mut identities = writes.identities.clone();
-    identities.sort_by_key(|(anonymous, _)| *anonymous);
-    identities.dedup_by_key(|(anonymous, _)| *anonymous);
-    let removed: Vec<(String, String, Json<Doc>)> = sqlx::query_as(WRITE_SQL)
-        .bind(users.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
-        .bind(users.iter().map(|e| Json(&e.doc)).collect::<Vec<_>>())
-        .bind(products.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
-        .bind(products.iter().map(|e| Json(&e.doc)).collect::<Vec<_>>())
-        .bind(writes.orders.iter().map(|(o, _)| o.id.as_str()).collect::<Vec<_>>())
-        .bind(
-            writes
-                .orders
+static WRITE_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("WITH {WRITE_CTES}\nSELECT order_id, id, doc FROM line_items_removed"));
+
+impl<'a> Writes<'a> {
+    /// The parameters of [`WRITE_CTES`], in order. A line item both written and removed is
+    /// only removed. Of two writes of the same row, the first is kept.
+    pub(crate) fn arguments(&self) -> Result<PgArguments, sqlx::Error> {
+        fn sorted<'e>(entities: &[&'e Entity]) -> Vec<&'e Entity> {
+            let mut sorted = entities.to_vec();
+            sorted.sort_by(|a, b| a.id.cmp(&b.id));
+            sorted.dedup_by(|a, b| a.id == b.id);
+            sorted
+        }
+        let users = sorted(&self.users);
+        let products = sorted(&self.products);
+        let line_items = self.line_items_written();
+        let mut identities = self.identities.clone();
+        identities.sort_by_key(|(anonymous, _)| *anonymous);
+        identities.dedup_by_key(|(anonymous, _)| *anonymous);
+        let removed = &self.remove_line_items;
+        let mut args = PgArguments::default();
+        add(&mut args, users.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())?;
+        add(&mut args, users.iter().map(|e| Json(&e.doc)).collect::<Vec<_>>())?;
+        add(&mut args, products.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())?;
+        add(&mut args, products.iter().map(|e| Json(&e.doc)).collect::<Vec<_>>())?;
+        add(
+            &mut args,
+            self.orders.iter().map(|(o, _)| o.id.as_str()).collect::<Vec<_>>(),
+        )?;
+        add(
+            &mut args,
+            self.orders
                 .iter()
                 .map(|(_, user)| user.as_ref().map(ResourceId::as_str))
                 .collect::<Vec<_>>(),
-        )
-        .bind(writes.orders.iter().map(|(o, _)| Json(&o.doc)).collect::<Vec<_>>())
-        .bind(line_items.iter().map(|(order, _)| order.as_str()).collect::<Vec<_>>())
-        .bind(line_items.iter().map(|(_, item)| item.id.as_str()).collect::<Vec<_>>())
-        .bind(
+        )?;
+        add(
+            &mut args,
+            self.orders.iter().map(|(o, _)| Json(&o.doc)).collect::<Vec<_>>(),
+        )?;
+        add(
+            &mut args,
+            line_items.iter().map(|(order, _)| order.as_str()).collect::<Vec<_>>(),
+        )?;
+        add(
+            &mut args,
+            line_items.iter().map(|(_, item)| item.id.as_str()).collect::<Vec<_>>(),
+        )?;
+        add(
+            &mut args,
             line_items
                 .iter()
                 .map(|(_, item)| item.reference("ProductID").map(|p| p.to_string()))
                 .collect::<Vec<_>>(),
-        )
-        .bind(line_items.iter().map(|(_, item)| Json(&item.doc)).collect::<Vec<_>>())
-        .bind(identities.iter().map(|(anonymous, _)| *anonymous).collect::<Vec<_>>())
-        .bind(identities.iter().map(|(_, user)| user.as_str()).collect::<Vec<_>>())
-        .bind(removed.iter().map(|(order, _)| order.as_str()).collect::<Vec<_>>())
-        .bind(removed.iter().map(|(_, item)| item.as_str()).collect::<Vec<_>>())
+        )?;
+        add(
+            &mut args,
+            line_items.iter().map(|(_, item)| Json(&item.doc)).collect::<Vec<_>>(),
+        )?;
+        add(
+            &mut args,
+            identities.iter().map(|(anonymous, _)| *anonymous).collect::<Vec<_>>(),
+        )?;
+        add(
+            &mut args,
+            identities.iter().map(|(_, user)| user.as_str()).collect::<Vec<_>>(),
+        )?;
+        add(
+            &mut args,
+            removed.iter().map(|(order, _)| order.as_str()).collect::<Vec<_>>(),
+        )?;
+        add(
+            &mut args,
+            removed.iter().map(|(_, item)| item.as_str()).collect::<Vec<_>>(),
+        )?;
+        Ok(args)
+    }
+
+    /// The line items written, in key order, the first of each key, none that is removed.
+    fn line_items_written(&self) -> Vec<(&'a ResourceId, &'a Entity)> {
+        let removed = &self.remove_line_items;
+        let mut line_items: Vec<_> = self
+            .line_items
+            .iter()
+            .copied()
+            .filter(|(order, item)| !removed.contains(&(*order, &item.id)))
+            .collect();
+        line_items.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        line_items.dedup_by(|a, b| (a.0, &a.1.id) == (b.0, &b.1.id));
+        line_items
+    }
+
+    // What a reader finds once these writes are made, from what it found before: the same
+    // rules as WRITE_CTES, for readers that read first and write after.
+
+    /// The order's document, if these writes replace it.
+    pub fn order(&self, id: &str) -> Option<&'a Doc> {
+        self.orders
+            .iter()
+            .find(|(o, _)| o.id.as_str() == id)
+            .map(|(o, _)| &o.doc)
+    }
+
+    /// The order's line items, ordered by ID, given those it had (`stored`).
+    pub fn line_items_of(&self, order_id: &str, stored: Vec<Doc>) -> Vec<Doc> {
+        let written: Vec<&Entity> = self
+            .line_items_written()
+            .into_iter()
+            .filter(|(order, _)| order.as_str() == order_id)
+            .map(|(_, item)| item)
+            .collect();
+        let replaced = |id: &str| {
+            written.iter().any(|item| item.id.as_str() == id)
+                || self
+                    .remove_line_items
+                    .iter()
+                    .any(|(order, item)| order.as_str() == order_id && item.as_str() == id)
+        };
+        let mut items: Vec<(String, Doc)> = stored
+            .into_iter()
+            .filter_map(|doc| Some((doc.get("ID")?.as_str()?.to_owned(), doc)))
+            .filter(|(id, _)| !replaced(id))
+            .chain(written.iter().map(|item| (item.id.to_string(), item.doc.clone())))
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items.into_iter().map(|(_, doc)| doc).collect()
+    }
+
+    /// The product's document, if these writes replace it.
+    pub fn product(&self, id: &str) -> Option<&'a Doc> {
+        self.products.iter().find(|p| p.id.as_str() == id).map(|p| &p.doc)
+    }
+
+    /// The user's document, if these writes replace it.
+    pub fn user(&self, id: &str) -> Option<&'a Doc> {
+        self.users.iter().find(|u| u.id.as_str() == id).map(|u| &u.doc)
+    }
+
+    /// An anonymous ID these writes link to the user: the latest link, then.
+    pub fn linked_anonymous_id(&self, user_id: &str) -> Option<&'a str> {
+        self.identities
+            .iter()
+            .find(|(_, user)| user.as_str() == user_id)
+            .map(|(anonymous, _)| *anonymous)
+    }
+
+    /// The anonymous IDs these writes link, to a new user or again to the same one.
+    pub fn linked_anonymous_ids(&self) -> Vec<&'a str> {
+        self.identities.iter().map(|(anonymous, _)| *anonymous).collect()
+    }
+}
+
+/// Makes `writes` in one statement (one round trip); returns the removed line items with their
+/// stored documents.
+pub async fn write(conn: &mut PgConnection, writes: &Writes<'_>) -> Result<Vec<Removed>, sqlx::Error> {
+    let removed: Vec<(String, String, Json<Doc>)> = sqlx::query_as_with(WRITE_SQL.as_str(), writes.arguments()?)
         .fetch_all(conn)
         .await?;
     Ok(removed

@@ -13,7 +13,8 @@ pub mod ingest;
 pub mod listing;
 pub mod tracking_events;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Arguments, Postgres};
 
 use crate::config::DatabaseSettings;
 
@@ -68,6 +69,20 @@ fn constraint(name: &str) -> Option<Constraint> {
         },
         _ => return None,
     })
+}
+
+/// Whether a trigger's idempotency key was found taken: another process accepted a trigger
+/// with the same key meanwhile.
+pub(crate) fn idempotency_key_taken(err: &sqlx::Error) -> bool {
+    err.as_database_error().and_then(|db| db.constraint()) == Some("events_idempotency_key")
+}
+
+/// Adds a statement's next parameter, for statements built of parts that bind their own.
+pub(crate) fn add<'q, T>(args: &mut PgArguments, value: T) -> Result<(), sqlx::Error>
+where
+    T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+{
+    args.add(value).map_err(sqlx::Error::Encode)
 }
 
 /// Turns a constraint violation into the error a client can act on. `id` is the row written,

@@ -2,9 +2,12 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use trackway::config::Settings;
+use trackway::domain::trigger::Trigger;
 use trackway::domain::Role;
+use trackway::storage::ingest::Ingester;
 
-use crate::helpers::TestApp;
+use crate::helpers::{self, TestApp};
 use crate::receiver::Receiver;
 
 fn line_item_added(id: &str) -> Value {
@@ -443,6 +446,126 @@ async fn triggers_sent_together_share_commits_and_keep_their_order() {
         assert_eq!(items, expected, "trigger {} on the shared order", k + 1);
     }
     assert_eq!(app.deliver_all_due().await, 35);
+}
+
+/// Accepts `triggers` as one batch, through an ingester of its own: handed over at once on the
+/// test's single thread, they are all waiting when its writer first looks. Returns each one's
+/// event payload.
+async fn accept_together(app: &TestApp, triggers: &[Value]) -> Vec<Value> {
+    let settings = Settings::defaults().unwrap();
+    let ingester = Ingester::start(app.pool.clone(), app.clock.clone(), &settings.ingest, None);
+    let parsed = triggers
+        .iter()
+        .map(|t| Trigger::parse(&serde_json::from_value(t.clone()).unwrap()).unwrap());
+    let accepted = futures_util::future::join_all(parsed.map(|t| ingester.accept(t))).await;
+    let ids: Vec<String> = accepted
+        .into_iter()
+        .map(|a| a.unwrap().body["ID"].as_str().unwrap().to_owned())
+        .collect();
+    let commits: i64 = sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM events WHERE id = ANY($1)")
+        .bind(&ids)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(commits, 1, "accepted together");
+    let mut payloads = Vec::new();
+    for id in &ids {
+        payloads.push(app.get(&format!("/v1/events/{id}")).await.body["Payload"].clone());
+    }
+    payloads
+}
+
+#[tokio::test]
+async fn triggers_accepted_together_see_each_others_writes() {
+    let app = TestApp::spawn().await;
+    let login = |user: &str, anonymous: &str| json!({"EventType": "UserLoggedIn", "ClientID": "storefront", "UserID": user, "AnonymousID": anonymous});
+    for trigger in [login("buyer01", "beacon-older"), login("buyer01", "beacon-old")] {
+        assert_eq!(app.trigger(trigger).await.status, StatusCode::ACCEPTED);
+    }
+    for (path, doc) in [
+        ("/v1/orders/PO1", json!({"FromUserID": "buyer01"})),
+        ("/v1/orders/PO1/lineitems/L1", json!({"ProductID": "P9"})),
+        ("/v1/orders/PO1/lineitems/L3", json!({"ProductID": "P2"})),
+        ("/v1/products/P2", json!({"Name": "Mug"})),
+        ("/v1/orders/PO2", json!({"FromUserID": "buyer03"})),
+        ("/v1/orders/PO2/lineitems/X1", json!({"ProductID": "P2", "Quantity": 4})),
+    ] {
+        let put = app.call(Method::PUT, path, Some(Role::TriggerSender), Some(doc)).await;
+        assert_eq!(put.status, StatusCode::OK, "{path}");
+    }
+    let submitted = json!({"EventType": "OrderSubmitted", "ClientID": "storefront", "OrderID": "PO1"});
+
+    // Another visitor's login takes beacon-old from buyer01: the order's event, knowing buyer01
+    // only from the stored order, falls back to the visitor linked before.
+    let payloads = accept_together(&app, &[login("buyer02", "beacon-old"), submitted]).await;
+    assert_eq!(
+        payloads[1]["UserContext"],
+        json!({"ID": "buyer01", "AnonymousId": "beacon-older"})
+    );
+
+    // A login with the user's new document, a product sent with another shopper's view, a line
+    // item added and one removed: each trigger sees the others' writes and its own.
+    let mut new_login = login("buyer01", "beacon-new");
+    new_login["User"] = json!({"ID": "buyer01", "Email": "new@example.com"});
+    let triggers = [
+        new_login,
+        json!({"EventType": "ProductViewed", "ClientID": "storefront", "UserID": "viewer",
+               "Products": [{"ID": "P9", "Name": "Nine"}]}),
+        json!({"EventType": "LineItemAdded", "ClientID": "storefront", "OrderID": "PO1",
+               "LineItem": {"ID": "L2", "ProductID": "P2"}}),
+        json!({"EventType": "LineItemRemoved", "ClientID": "storefront", "OrderID": "PO2", "LineItemID": "X1"}),
+    ];
+    let payloads = accept_together(&app, &triggers).await;
+    let added = &payloads[2];
+    assert_eq!(
+        added["UserContext"],
+        json!({"ID": "buyer01", "AnonymousId": "beacon-new"})
+    );
+    assert_eq!(added["User"], json!({"ID": "buyer01", "Email": "new@example.com"}));
+    assert_eq!(added["LineItem"], json!({"ID": "L2", "ProductID": "P2"}));
+    let ids = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["ID"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&added["LineItems"]), ["L1", "L2", "L3"]);
+    assert_eq!(
+        added["Products"],
+        json!([{"ID": "P2", "Name": "Mug"}, {"ID": "P9", "Name": "Nine"}])
+    );
+    let removed = &payloads[3];
+    assert_eq!(
+        removed["LineItem"],
+        json!({"ID": "X1", "ProductID": "P2", "Quantity": 4})
+    );
+    assert_eq!(removed["LineItems"], json!([]));
+    assert_eq!(removed["UserContext"]["ID"], "buyer03");
+    assert_eq!(removed["Products"], json!([{"ID": "P2", "Name": "Mug"}]));
+}
+
+#[tokio::test]
+async fn two_instances_racing_for_one_key_create_one_event() {
+    let settings = helpers::fresh_settings();
+    let first = TestApp::spawn_with(settings.clone()).await;
+    let second = TestApp::spawn_with(settings).await;
+    let receiver = Receiver::start().await;
+    first.route("hooks", "LineItemAdded", &receiver.url, "s").await;
+    let keys: Vec<String> = (0..20).map(|n| format!("race-{n}")).collect();
+    let replies = futures_util::future::join_all(keys.iter().flat_map(|key| {
+        let mut trigger = line_item_added(key);
+        trigger["Order"]["ID"] = json!(format!("PO-{key}"));
+        [first.trigger(trigger.clone()), second.trigger(trigger)]
+    }))
+    .await;
+    for pair in replies.chunks(2) {
+        assert_eq!(pair[0].status, StatusCode::ACCEPTED, "{:?}", pair[0].body);
+        assert_eq!(pair[1].status, StatusCode::ACCEPTED, "{:?}", pair[1].body);
+        assert_eq!(pair[0].body, pair[1].body, "both answered with the one acceptance");
+    }
+    assert_eq!(first.count("events").await, 20);
+    assert_eq!(first.count("deliveries").await, 20);
 }
 
 #[tokio::test]

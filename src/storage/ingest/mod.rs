@@ -1,29 +1,28 @@
 //! Accepting triggers. [`Ingester`] gathers the triggers arriving concurrently into batches
-//! (group commit); each batch is one transaction that upserts the entities they carry, reads
-//! each trigger's view of the store, builds the hydrated payloads, stores the events and one
-//! delivery per (matching TrackingEvent × target), and notifies the workers — or, for the
-//! deliveries this process's workers have room for, hands them over ([`handoff`]). A
-//! transaction commits entirely or not at all, and a trigger is answered only after its batch
-//! committed: its event and deliveries are then durable. Each step is one statement for the
-//! whole batch, so a batch costs five round trips (with BEGIN and COMMIT) and one commit,
-//! whatever its size.
+//! (group commit). A batch is two statements: one reads each trigger's view of the store; the
+//! hydrated payloads are built from those views with the batch's own entity writes applied
+//! ([`read::view`]); then one statement upserts the entities the triggers carry, stores the
+//! events and one delivery per (matching TrackingEvent × target), and notifies the workers —
+//! or, for the deliveries this process's workers have room for, hands them over ([`handoff`]).
+//! A statement commits entirely or not at all, and a trigger is answered only after its
+//! batch's write committed: its event and deliveries are then durable. So a batch costs two
+//! round trips and one commit, whatever its size.
 
 mod handoff;
 mod queue;
 mod read;
 mod store;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
-use sqlx::types::Json;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
-use super::entities::{self, Writes};
+use super::entities::Writes;
+use super::idempotency_key_taken;
 use crate::domain::hydration::{self, MissingEntity, UserContext};
 use crate::domain::targets::TargetKind;
 use crate::domain::trigger::Trigger;
@@ -32,7 +31,7 @@ use read::{Match, Read};
 
 pub use handoff::{HandedOver, Handoff, Place, Queued};
 pub use queue::Ingester;
-pub(crate) use store::{disabled_reason, store_events, NewDelivery, NewEvent};
+pub(crate) use store::{disabled_reason, store, NewDelivery, NewEvent};
 
 /// The channel workers LISTEN on; a notification means "new deliveries are due".
 pub const CHANNEL: &str = "trackway_deliveries";
@@ -85,15 +84,18 @@ struct Prepared {
     deliveries: Vec<NewDelivery>,
 }
 
-/// Accepts `triggers` together, in one transaction of three statements whatever their number:
-/// the entities they carry written, every trigger's snapshot and matching TrackingEvents read,
-/// the events and their deliveries stored (and the workers notified). Returns one acceptance
-/// per trigger, in order. Each trigger's view includes the others' writes, so they must not
-/// touch the same order, user, visitor or product version ([`queue::Footprint`] sees to it).
+/// Accepts `triggers` together, in two statements whatever their number: every trigger's view
+/// of the store, matching TrackingEvents and earlier acceptance read, then the entities they
+/// carry written and the events and their deliveries stored (and the workers notified) — one
+/// statement, so it commits entirely or not at all, with no transaction around it. Returns one
+/// acceptance per trigger, in order. Each trigger's view includes the others' writes, so they
+/// must not touch the same order, user, visitor or product version ([`queue::Footprint`] sees
+/// to it).
 ///
-/// An idempotency key already taken is found when storing; the transaction is then rolled back
-/// (nothing of the repeat may be kept, not even its entities), the repeats are answered with
-/// the first acceptance's response, and the rest are accepted again without them.
+/// A trigger whose idempotency key is taken is answered with the first acceptance's response
+/// and nothing of it is kept, not even its entities; the others are read again without it. A
+/// key taken by another process between the read and the write fails the write, and the batch
+/// is read again.
 async fn accept_together(
     pool: &PgPool,
     triggers: &[&Trigger],
@@ -102,19 +104,30 @@ async fn accept_together(
 ) -> Result<Vec<Accepted>, sqlx::Error> {
     let lease = handoff.filter(|h| h.running()).map(|h| (h, now + h.lease()));
     let mut answers: Vec<Option<Accepted>> = triggers.iter().map(|_| None).collect();
+    let mut conn = pool.acquire().await?;
     loop {
         let pending: Vec<usize> = (0..triggers.len()).filter(|&i| answers[i].is_none()).collect();
         if pending.is_empty() {
             break;
         }
         let batch: Vec<&Trigger> = pending.iter().map(|&i| triggers[i]).collect();
-        let mut tx = pool.begin().await?;
-        let removed = entities::write(&mut tx, &carried_entities(&batch)).await?;
-        let reads = read::read(&mut tx, &batch, &removed).await?;
+        let writes = carried_entities(&batch);
+        let mut stored = read::read(&mut conn, &batch, &writes).await?;
+        let mut replayed = false;
+        for (&i, stored) in pending.iter().zip(&mut stored) {
+            if let Some(body) = stored.take_replay() {
+                answers[i] = Some(Accepted { body, replayed: true });
+                replayed = true;
+            }
+        }
+        if replayed {
+            // The rest were read with the repeats' writes, which are not made.
+            continue;
+        }
         let prepared = batch
             .iter()
-            .zip(reads)
-            .map(|(trigger, read)| prepare(trigger, read, now, lease))
+            .zip(stored)
+            .map(|(trigger, stored)| prepare(trigger, read::view(trigger, stored, &writes), now, lease))
             .collect::<Result<Vec<_>, _>>()?;
         let events: Vec<_> = batch
             .iter()
@@ -123,69 +136,31 @@ async fn accept_together(
             .collect();
         // Running workers had no room for the deliveries they did not take; a place coming
         // free wakes them, so a notification would only make them look in vain.
-        let stored = store_events(&mut tx, &events, now, lease.is_none()).await?;
-        if stored.len() == prepared.len() {
-            tx.commit().await?;
-            let (mut over, mut queued) = (Vec::new(), Vec::new());
-            for (i, p) in pending.into_iter().zip(prepared) {
-                let event_type = triggers[i].event_type.as_str();
-                over.extend(handoff::taken(
-                    &p.event_id,
-                    event_type,
-                    p.payload,
-                    p.deliveries,
-                    &mut queued,
-                ));
-                answers[i] = Some(Accepted {
-                    body: p.body,
-                    replayed: false,
-                });
-            }
-            if let Some(handoff) = handoff {
-                handoff.committed(over, queued);
-            }
-            break;
+        match store(&mut conn, &writes, &events, now, lease.is_none()).await {
+            Ok(()) => {}
+            Err(err) if idempotency_key_taken(&err) => continue,
+            Err(err) => return Err(err),
         }
-        tx.rollback().await?;
-        let repeats: Vec<usize> = pending
-            .into_iter()
-            .zip(&prepared)
-            .filter(|(_, p)| !stored.contains(&p.event_id))
-            .map(|(i, _)| i)
-            .collect();
-        let mut first = replay(pool, repeats.iter().map(|&i| triggers[i])).await?;
-        for i in repeats {
-            let key = (triggers[i].client_id.to_string(), triggers[i].idempotency_key.clone());
-            let body = first
-                .remove(&key)
-                .ok_or_else(|| sqlx::Error::Protocol("an idempotent event vanished".into()))?;
-            answers[i] = Some(Accepted { body, replayed: true });
+        let (mut over, mut queued) = (Vec::new(), Vec::new());
+        for (i, p) in pending.into_iter().zip(prepared) {
+            let event_type = triggers[i].event_type.as_str();
+            over.extend(handoff::taken(
+                &p.event_id,
+                event_type,
+                p.payload,
+                p.deliveries,
+                &mut queued,
+            ));
+            answers[i] = Some(Accepted {
+                body: p.body,
+                replayed: false,
+            });
+        }
+        if let Some(handoff) = handoff {
+            handoff.committed(over, queued);
         }
     }
     Ok(answers.into_iter().flatten().collect())
-}
-
-/// The stored responses of earlier triggers with the same (ClientID, ID), by that pair.
-async fn replay<'t>(
-    pool: &PgPool,
-    triggers: impl Iterator<Item = &'t Trigger>,
-) -> Result<HashMap<(String, Option<String>), Value>, sqlx::Error> {
-    let (clients, keys): (Vec<&str>, Vec<Option<&str>>) = triggers
-        .map(|t| (t.client_id.as_str(), t.idempotency_key.as_deref()))
-        .unzip();
-    let rows: Vec<(String, Option<String>, Json<Value>)> = sqlx::query_as(
-        "SELECT e.client_id, e.idempotency_key, e.response
-         FROM events e JOIN unnest($1::text[], $2::text[]) AS t(client_id, idempotency_key)
-              ON e.client_id = t.client_id AND e.idempotency_key = t.idempotency_key",
-    )
-    .bind(&clients)
-    .bind(&keys)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(client, key, response)| ((client, key), response.0))
-        .collect())
 }
 
 /// The entities the triggers carry, to be written together.

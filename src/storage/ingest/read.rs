@@ -1,6 +1,8 @@
 //! What triggers' payloads and deliveries are built from: one statement reads, for every
 //! trigger of a batch, its order and the order's line items, the products they mention, the
-//! user after identity stitching, and the TrackingEvents that match it.
+//! user after identity stitching, the TrackingEvents that match it and any earlier acceptance
+//! of its idempotency key. It reads before the batch writes, and [`view`] applies the batch's
+//! writes to what it read, so that a batch needs no second look and no transaction.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -13,7 +15,7 @@ use crate::domain::targets::DeliveryTargetsDoc;
 use crate::domain::trigger::Trigger;
 use crate::domain::{EventType, ResourceId};
 use crate::storage::deliveries::ConfigNow;
-use crate::storage::entities::Removed;
+use crate::storage::entities::Writes;
 
 type Doc = Map<String, Value>;
 
@@ -24,15 +26,27 @@ pub(super) struct Read {
     pub matches: Vec<Match>,
 }
 
+/// What the store holds for one trigger, before its batch's writes: [`view`] applies them.
 #[derive(sqlx::FromRow)]
-struct ReadRow {
+pub(super) struct Stored {
     order_doc: Option<Json<Doc>>,
     line_items: Json<Vec<Doc>>,
     products: Json<Vec<Doc>>,
+    /// The user named by the trigger or its stored order.
+    known_user_id: Option<String>,
     user_id: Option<String>,
     anonymous_id: Option<String>,
     user_doc: Option<Json<Doc>>,
     matches: Json<Vec<Match>>,
+    /// The response to the trigger that took the same idempotency key, if one did.
+    replay: Option<Json<Value>>,
+}
+
+impl Stored {
+    /// The 202 body of the earlier trigger with the same idempotency key, if there is one.
+    pub fn take_replay(&mut self) -> Option<Value> {
+        self.replay.take().map(|r| r.0)
+    }
 }
 
 /// A TrackingEvent that matches the trigger, with its DeliveryConfig's targets.
@@ -61,15 +75,19 @@ impl Match {
     }
 }
 
-/// One row per trigger, in the order given. A user ID from the trigger or the order finds the
-/// anonymous ID last linked to it, and an anonymous ID alone finds its user; the products are
-/// those the trigger names and those on the order's stored line items.
+/// One row per trigger, in the order given: its order and the order's line items, the products
+/// it names (`$4`, those of the line items it carries among them) and those on the stored line
+/// items, the user after identity stitching, the TrackingEvents it matches and the response to
+/// an earlier trigger with its idempotency key. A user ID from the trigger or the order finds
+/// the anonymous ID last linked to it, unless the batch links that one anew (`$8`): the batch's
+/// links are applied by [`view`]. An anonymous ID alone finds its user.
 const READ_SQL: &str = "
 SELECT
     o.doc AS order_doc,
     items.docs AS line_items,
-    (SELECT coalesce(jsonb_agg(p.doc ORDER BY p.id), '[]') FROM products p
+    (SELECT coalesce(jsonb_agg(p.doc), '[]') FROM products p
      WHERE p.id = ANY(ARRAY(SELECT jsonb_array_elements_text(t.product_ids)) || items.product_ids)) AS products,
+    known.user_id AS known_user_id,
     stitched.user_id,
     stitched.anonymous_id,
     (SELECT doc FROM users WHERE id = stitched.user_id) AS user_doc,
@@ -79,12 +97,14 @@ SELECT
                 'targets', dc.targets, 'policy', dc.policy, 'disabled_targets', dc.disabled_targets)
                 ORDER BY te.id), '[]')
      FROM tracking_events te JOIN delivery_configs dc ON dc.id = te.delivery_config_id
-     WHERE te.client_id = t.client_id AND te.event_type = t.event_type AND dc.enabled) AS matches
-FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[]) WITH ORDINALITY
-     AS t(order_id, user_id, anonymous_id, product_ids, client_id, event_type, n)
+     WHERE te.client_id = t.client_id AND te.event_type = t.event_type AND dc.enabled) AS matches,
+    (SELECT response FROM events e
+     WHERE e.client_id = t.client_id AND e.idempotency_key = t.idempotency_key) AS replay
+FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
+     AS t(order_id, user_id, anonymous_id, product_ids, client_id, event_type, idempotency_key, n)
 LEFT JOIN orders o ON o.id = t.order_id
 CROSS JOIN LATERAL (
-    SELECT coalesce(jsonb_agg(doc ORDER BY id), '[]') AS docs,
+    SELECT coalesce(jsonb_agg(doc), '[]') AS docs,
            coalesce(array_agg(doc->>'ProductID'), '{}') AS product_ids
     FROM line_items WHERE order_id = t.order_id) AS items
 CROSS JOIN LATERAL (SELECT coalesce(t.user_id, o.user_id) AS user_id) AS known
@@ -92,27 +112,34 @@ CROSS JOIN LATERAL (
     SELECT coalesce(known.user_id,
                     (SELECT user_id FROM identities WHERE anonymous_id = t.anonymous_id)) AS user_id,
            coalesce(t.anonymous_id, (SELECT anonymous_id FROM identities
-                                     WHERE user_id = known.user_id ORDER BY linked_at DESC LIMIT 1)) AS anonymous_id
+                                     WHERE user_id = known.user_id AND anonymous_id <> ALL($8)
+                                     ORDER BY linked_at DESC LIMIT 1)) AS anonymous_id
     ) AS stitched
 ORDER BY t.n";
 
-/// Reads every trigger's view in one statement. `removed` holds the line items the batch's
-/// writes removed (a LineItemRemoved's payload still shows the removed item).
+/// Reads in one statement what the store holds for every trigger, before `writes` — the
+/// entities the triggers carry — are made.
 pub(super) async fn read(
     conn: &mut PgConnection,
     triggers: &[&Trigger],
-    removed: &[Removed],
-) -> Result<Vec<Read>, sqlx::Error> {
-    let removed_items: Vec<Option<Doc>> = triggers.iter().map(|t| removed_line_item(t, removed)).collect();
+    writes: &Writes<'_>,
+) -> Result<Vec<Stored>, sqlx::Error> {
     let order_ids: Vec<Option<&str>> = triggers.iter().map(|t| order_id(t).map(ResourceId::as_str)).collect();
-    // Products named by the trigger or by its removed line item; the stored line items' are
+    // Products named by the trigger or by a line item it carries; the stored line items' are
     // added by the query.
     let product_ids: Vec<Json<Vec<String>>> = triggers
         .iter()
-        .zip(&removed_items)
-        .map(|(t, removed)| Json(hydration::product_ids(t, removed.as_slice())))
+        .map(|t| {
+            let carried: Vec<Doc> = t
+                .line_items
+                .iter()
+                .chain(&t.line_item)
+                .map(|li| li.doc.clone())
+                .collect();
+            Json(hydration::product_ids(t, &carried))
+        })
         .collect();
-    let rows: Vec<ReadRow> = sqlx::query_as(READ_SQL)
+    let rows: Vec<Stored> = sqlx::query_as(READ_SQL)
         .bind(&order_ids)
         .bind(
             triggers
@@ -124,6 +151,13 @@ pub(super) async fn read(
         .bind(&product_ids)
         .bind(triggers.iter().map(|t| t.client_id.as_str()).collect::<Vec<_>>())
         .bind(triggers.iter().map(|t| t.event_type.as_str()).collect::<Vec<_>>())
+        .bind(
+            triggers
+                .iter()
+                .map(|t| t.idempotency_key.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(writes.linked_anonymous_ids())
         .fetch_all(conn)
         .await?;
     if rows.len() != triggers.len() {
@@ -133,11 +167,7 @@ pub(super) async fn read(
             triggers.len()
         )));
     }
-    Ok(rows
-        .into_iter()
-        .zip(triggers.iter().zip(removed_items))
-        .map(|(row, (trigger, removed))| view(trigger, row, removed))
-        .collect())
+    Ok(rows)
 }
 
 /// The order a trigger's payload shows, if it is about one.
@@ -145,55 +175,72 @@ fn order_id(trigger: &Trigger) -> Option<&ResourceId> {
     trigger.order_id.as_ref().filter(|_| trigger.is_about_an_order())
 }
 
-/// A LineItemRemoved's line item: as the trigger carries it, else as it was stored before the
-/// removal, else from the trigger's LineItems.
-fn removed_line_item(trigger: &Trigger, removed: &[Removed]) -> Option<Doc> {
-    let (EventType::LineItemRemoved, Some(id)) = (trigger.event_type, &trigger.line_item_id) else {
-        return None;
+/// A trigger's view once `writes` are made, from what the store held before.
+pub(super) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Read {
+    let order = order_id(trigger).map(ResourceId::as_str);
+    let stored_items = stored.line_items.0;
+    let removed = removed_line_item(trigger, &stored_items);
+    let line_items = match order {
+        Some(order) => writes.line_items_of(order, stored_items),
+        None => Vec::new(),
     };
-    let stored = || {
-        let order_id = trigger.order_id.as_ref()?;
-        removed
-            .iter()
-            .find(|r| r.order_id == order_id.as_str() && r.id == id.as_str())
-            .map(|r| r.doc.clone())
-    };
-    let carried = || {
-        trigger
-            .line_items
-            .iter()
-            .find(|li| li.id == *id)
-            .map(|li| li.doc.clone())
-    };
-    trigger
-        .line_item
-        .as_ref()
-        .map(|li| li.doc.clone())
-        .or_else(stored)
-        .or_else(carried)
-}
-
-fn view(trigger: &Trigger, row: ReadRow, removed: Option<Doc>) -> Read {
-    let line_items = row.line_items.0;
     let line_item = removed.or_else(|| {
-        let id = trigger.line_item_id.as_ref().filter(|_| order_id(trigger).is_some())?;
+        let id = trigger.line_item_id.as_ref().filter(|_| order.is_some())?;
         line_items
             .iter()
             .find(|li| li.get("ID").and_then(Value::as_str) == Some(id.as_str()))
             .cloned()
     });
+    let mut mentioned = line_items.clone();
+    mentioned.extend(line_item.clone());
+    let products = hydration::product_ids(trigger, &mentioned)
+        .into_iter()
+        .filter_map(|id| {
+            writes.product(&id).cloned().or_else(|| {
+                stored
+                    .products
+                    .0
+                    .iter()
+                    .find(|p| p.get("ID").and_then(Value::as_str) == Some(id.as_str()))
+                    .cloned()
+            })
+        })
+        .collect();
+    let user_doc = |id: &str| writes.user(id).cloned().or_else(|| stored.user_doc.map(|d| d.0));
+    let anonymous_id = match (&trigger.anonymous_id, &stored.known_user_id) {
+        (None, Some(user)) => writes
+            .linked_anonymous_id(user)
+            .map(str::to_owned)
+            .or(stored.anonymous_id),
+        _ => stored.anonymous_id,
+    };
     Read {
         snapshot: Snapshot {
-            order: row.order_doc.map(|d| d.0),
+            order: order.and_then(|id| writes.order(id).cloned().or_else(|| stored.order_doc.map(|d| d.0))),
             line_item,
             line_items,
-            products: row.products.0,
-            user: row.user_doc.map(|d| d.0),
+            products,
+            user: stored.user_id.as_deref().and_then(user_doc),
         },
         user: UserContext {
-            id: row.user_id,
-            anonymous_id: row.anonymous_id,
+            id: stored.user_id,
+            anonymous_id,
         },
-        matches: row.matches.0,
+        matches: stored.matches.0,
     }
+}
+
+/// A LineItemRemoved's line item: as the trigger carries it, else as it was stored before the
+/// removal, else from the trigger's LineItems.
+fn removed_line_item(trigger: &Trigger, stored: &[Doc]) -> Option<Doc> {
+    let (EventType::LineItemRemoved, Some(id)) = (trigger.event_type, &trigger.line_item_id) else {
+        return None;
+    };
+    let is_it = |li: &&Doc| li.get("ID").and_then(Value::as_str) == Some(id.as_str());
+    trigger
+        .line_item
+        .as_ref()
+        .map(|li| li.doc.clone())
+        .or_else(|| stored.iter().find(is_it).cloned())
+        .or_else(|| trigger.line_items.iter().map(|li| &li.doc).find(is_it).cloned())
 }

@@ -1,6 +1,7 @@
-//! Storing accepted events and their deliveries: one statement for a whole batch.
+//! Storing accepted events and their deliveries, with the entities their triggers carried: one
+//! statement for a whole batch.
 
-use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -9,6 +10,8 @@ use sqlx::PgConnection;
 use super::handoff::Taken;
 use super::{new_delivery_id, CHANNEL};
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
+use crate::storage::add;
+use crate::storage::entities::{Writes, WRITE_CTES};
 
 /// A delivery to create.
 pub(crate) struct NewDelivery {
@@ -80,37 +83,38 @@ pub(crate) struct NewEvent<'a> {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// Stores events and their deliveries in one statement and, when any delivery is due and
-/// `wake` says so, notifies the workers (on commit). A delivery the workers took at once is
-/// stored leased to them, its first attempt begun (attempt 1, due again when the lease runs
-/// out). An event whose idempotency key is already taken is not stored, nor are its
-/// deliveries; the IDs of the events stored are returned.
-const STORE_EVENTS_SQL: &str = "
-WITH
+/// Makes a batch's entity writes ($1 to $15, [`WRITE_CTES`]) and stores its events and their
+/// deliveries, in one statement, and, when any delivery is due and `$35` says so, notifies the
+/// workers (on commit). A delivery the workers took at once is stored leased to them, its first
+/// attempt begun (attempt 1, due again when the lease runs out). An idempotency key already
+/// taken fails the whole statement: nothing of the batch is kept.
+static STORE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {WRITE_CTES},
 event AS (
     INSERT INTO events (id, event_type, client_id, idempotency_key, user_id, anonymous_id, payload, response,
                         occurred_at, received_at)
-    SELECT t.*, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                $7::json[], $8::json[], $9::timestamptz[]) AS t
-    ON CONFLICT ON CONSTRAINT events_idempotency_key DO NOTHING
-    RETURNING id),
+    SELECT t.*, $25 FROM unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[],
+                                $22::json[], $23::json[], $24::timestamptz[]) AS t),
 delivery AS (
     INSERT INTO deliveries (id, event_id, tracking_event_id, delivery_config_id, target, tracking_event, status,
                             last_error, attempts, lease_until, next_attempt_at, created_at, updated_at)
     SELECT t.id, t.event_id, te, dc, target, snapshot, status, error, CASE WHEN leased IS NULL THEN 0 ELSE 1 END,
-           leased, coalesce(leased, $10), $10, $10
-    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::json[], $17::text[],
-                $18::text[], $21::timestamptz[]) AS t(id, event_id, te, dc, target, snapshot, status, error, leased)
-    WHERE t.event_id IN (SELECT id FROM event))
-SELECT id FROM event
-LEFT JOIN LATERAL (SELECT pg_notify($19, '') WHERE $20) AS notified ON true";
+           leased, coalesce(leased, $25), $25, $25
+    FROM unnest($26::text[], $27::text[], $28::text[], $29::text[], $30::text[], $31::json[], $32::text[],
+                $33::text[], $36::timestamptz[]) AS t(id, event_id, te, dc, target, snapshot, status, error, leased))
+SELECT pg_notify($34, '') WHERE $35"
+    )
+});
 
-pub(crate) async fn store_events<'a>(
+/// Stores events and their deliveries in one statement, with `writes` (see [`STORE_SQL`]).
+pub(crate) async fn store<'a>(
     conn: &mut PgConnection,
+    writes: &Writes<'_>,
     events: &[(NewEvent<'a>, &[NewDelivery])],
     now: DateTime<Utc>,
     wake: bool,
-) -> Result<HashSet<String>, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     let event_column =
         |column: fn(&NewEvent<'a>) -> Option<&'a str>| events.iter().map(|(e, _)| column(e)).collect::<Vec<_>>();
     let deliveries: Vec<(&str, &NewDelivery)> = events
@@ -120,43 +124,57 @@ pub(crate) async fn store_events<'a>(
     let delivery_column =
         |column: fn(&NewDelivery) -> &str| deliveries.iter().map(|(_, d)| column(d)).collect::<Vec<_>>();
     let status = |d: &NewDelivery| if d.disabled.is_some() { "Failed" } else { "Pending" };
-    let stored: Vec<String> = sqlx::query_scalar(STORE_EVENTS_SQL)
-        .bind(event_column(|e| Some(e.id)))
-        .bind(event_column(|e| Some(e.event_type)))
-        .bind(event_column(|e| Some(e.client_id)))
-        .bind(event_column(|e| e.idempotency_key))
-        .bind(event_column(|e| e.user_id))
-        .bind(event_column(|e| e.anonymous_id))
-        .bind(events.iter().map(|(e, _)| e.payload.to_string()).collect::<Vec<_>>())
-        .bind(events.iter().map(|(e, _)| e.response.to_string()).collect::<Vec<_>>())
-        .bind(events.iter().map(|(e, _)| e.occurred_at).collect::<Vec<_>>())
-        .bind(now)
-        .bind(delivery_column(|d| &d.id))
-        .bind(deliveries.iter().map(|(event, _)| *event).collect::<Vec<_>>())
-        .bind(delivery_column(|d| &d.tracking_event_id))
-        .bind(delivery_column(|d| &d.delivery_config_id))
-        .bind(delivery_column(|d| d.target.as_str()))
-        .bind(
-            deliveries
-                .iter()
-                .map(|(_, d)| d.tracking_event.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .bind(delivery_column(status))
-        .bind(
-            deliveries
-                .iter()
-                .map(|(_, d)| d.disabled.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(CHANNEL)
-        .bind(
-            wake && deliveries
-                .iter()
-                .any(|(_, d)| d.disabled.is_none() && d.lease_until().is_none()),
-        )
-        .bind(deliveries.iter().map(|(_, d)| d.lease_until()).collect::<Vec<_>>())
-        .fetch_all(conn)
-        .await?;
-    Ok(stored.into_iter().collect())
+    let mut args = writes.arguments()?;
+    add(&mut args, event_column(|e| Some(e.id)))?;
+    add(&mut args, event_column(|e| Some(e.event_type)))?;
+    add(&mut args, event_column(|e| Some(e.client_id)))?;
+    add(&mut args, event_column(|e| e.idempotency_key))?;
+    add(&mut args, event_column(|e| e.user_id))?;
+    add(&mut args, event_column(|e| e.anonymous_id))?;
+    add(
+        &mut args,
+        events.iter().map(|(e, _)| e.payload.to_string()).collect::<Vec<_>>(),
+    )?;
+    add(
+        &mut args,
+        events.iter().map(|(e, _)| e.response.to_string()).collect::<Vec<_>>(),
+    )?;
+    add(&mut args, events.iter().map(|(e, _)| e.occurred_at).collect::<Vec<_>>())?;
+    add(&mut args, now)?;
+    add(&mut args, delivery_column(|d| &d.id))?;
+    add(
+        &mut args,
+        deliveries.iter().map(|(event, _)| *event).collect::<Vec<_>>(),
+    )?;
+    add(&mut args, delivery_column(|d| &d.tracking_event_id))?;
+    add(&mut args, delivery_column(|d| &d.delivery_config_id))?;
+    add(&mut args, delivery_column(|d| d.target.as_str()))?;
+    add(
+        &mut args,
+        deliveries
+            .iter()
+            .map(|(_, d)| d.tracking_event.to_string())
+            .collect::<Vec<_>>(),
+    )?;
+    add(&mut args, delivery_column(status))?;
+    add(
+        &mut args,
+        deliveries
+            .iter()
+            .map(|(_, d)| d.disabled.as_deref())
+            .collect::<Vec<_>>(),
+    )?;
+    add(&mut args, CHANNEL)?;
+    add(
+        &mut args,
+        wake && deliveries
+            .iter()
+            .any(|(_, d)| d.disabled.is_none() && d.lease_until().is_none()),
+    )?;
+    add(
+        &mut args,
+        deliveries.iter().map(|(_, d)| d.lease_until()).collect::<Vec<_>>(),
+    )?;
+    sqlx::query_with(STORE_SQL.as_str(), args).execute(conn).await?;
+    Ok(())
 }
