@@ -24,6 +24,12 @@ use crate::storage::StorageError;
 /// Outcomes written in one transaction at most.
 const RECORD_BATCH: usize = 512;
 
+/// How long an outcome waits for others to be written with. At a few hundred deliveries a
+/// second, outcomes otherwise come one at a time, each a statement and a commit of its own;
+/// the wait only delays when an attempt shows in the records: its place is free already, and
+/// its lease runs for far longer.
+const RECORD_LINGER: Duration = Duration::from_millis(5);
+
 async fn listen(dispatcher: &Dispatcher) -> Option<PgListener> {
     let mut listener = match PgListener::connect_with(&dispatcher.pool).await {
         Ok(listener) => listener,
@@ -244,15 +250,17 @@ impl Handoff for Workers {
     }
 }
 
-/// Writes outcomes as they come, many per transaction under load. If writing fails the
-/// deliveries stay leased and are attempted again when their leases run out (at-least-once).
+/// Writes outcomes as they come: each with those arriving within [`RECORD_LINGER`] of it, many
+/// per statement under load. If writing fails the deliveries stay leased and are attempted
+/// again when their leases run out (at-least-once).
 async fn record(dispatcher: Arc<Dispatcher>, mut received: mpsc::UnboundedReceiver<Outcome>) {
     while let Some(first) = received.recv().await {
         let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + RECORD_LINGER;
         while batch.len() < RECORD_BATCH {
-            match received.try_recv() {
-                Ok(outcome) => batch.push(outcome),
-                Err(_) => break,
+            match tokio::time::timeout_at(until, received.recv()).await {
+                Ok(Some(outcome)) => batch.push(outcome),
+                Ok(None) | Err(_) => break,
             }
         }
         if let Err(err) = deliveries::record(&dispatcher.pool, &batch, dispatcher.clock.now()).await {
