@@ -378,3 +378,97 @@ pub async fn delete_line_item(pool: &PgPool, order_id: &ResourceId, id: &Resourc
     };
     Ok(!write(&mut conn, &writes).await?.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn id(value: &str) -> ResourceId {
+        ResourceId::parse("ID", value).unwrap()
+    }
+
+    fn doc(value: Value) -> Doc {
+        value.as_object().unwrap().clone()
+    }
+
+    fn entity(value: Value) -> Entity {
+        let doc = doc(value);
+        Entity {
+            id: id(doc["ID"].as_str().unwrap()),
+            doc,
+        }
+    }
+
+    fn ids(docs: &[Doc]) -> Vec<&str> {
+        docs.iter().map(|d| d["ID"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn line_items_after_the_writes_replace_add_and_remove_by_id_in_id_order() {
+        let (po1, po2) = (id("PO1"), id("PO2"));
+        let (l2_new, l2_also, l4, x1, l1) = (
+            entity(json!({"ID": "L2", "Quantity": 5})),
+            entity(json!({"ID": "L2", "Quantity": 9})),
+            entity(json!({"ID": "L4"})),
+            entity(json!({"ID": "X1"})),
+            id("L1"),
+        );
+        let writes = Writes {
+            line_items: vec![(&po1, &l4), (&po1, &l2_new), (&po1, &l2_also), (&po2, &x1)],
+            remove_line_items: vec![(&po1, &l1)],
+            ..Writes::default()
+        };
+        let stored = vec![
+            doc(json!({"ID": "L1"})),
+            doc(json!({"ID": "L2", "Quantity": 1})),
+            doc(json!({"ID": "L3"})),
+        ];
+        let after = writes.line_items_of("PO1", stored);
+        assert_eq!(
+            ids(&after),
+            ["L2", "L3", "L4"],
+            "L1 removed, L4 added, the other order's kept out"
+        );
+        assert_eq!(after[0]["Quantity"], 5, "of two writes of a row the first is kept");
+    }
+
+    #[test]
+    fn a_line_item_both_written_and_removed_is_only_removed() {
+        let (po1, l1) = (id("PO1"), id("L1"));
+        let written = entity(json!({"ID": "L1", "Quantity": 2}));
+        let writes = Writes {
+            line_items: vec![(&po1, &written)],
+            remove_line_items: vec![(&po1, &l1)],
+            ..Writes::default()
+        };
+        assert!(writes.line_items_of("PO1", vec![doc(json!({"ID": "L1"}))]).is_empty());
+        assert!(writes.line_items_of("PO1", Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn documents_and_links_written_are_what_a_reader_finds() {
+        let (user, product, order) = (
+            entity(json!({"ID": "u1", "Email": "new@example.com"})),
+            entity(json!({"ID": "P9", "Name": "Nine"})),
+            entity(json!({"ID": "PO1", "Total": 3})),
+        );
+        let (u1, u2) = (id("u1"), id("u2"));
+        let writes = Writes {
+            users: vec![&user],
+            products: vec![&product],
+            orders: vec![(&order, None)],
+            identities: vec![("beacon-1", &u1), ("beacon-2", &u2)],
+            ..Writes::default()
+        };
+        assert_eq!(writes.user("u1"), Some(&user.doc));
+        assert_eq!(writes.user("u2"), None);
+        assert_eq!(writes.product("P9"), Some(&product.doc));
+        assert_eq!(writes.order("PO1"), Some(&order.doc));
+        assert_eq!(writes.order("PO2"), None);
+        assert_eq!(writes.linked_anonymous_id("u2"), Some("beacon-2"));
+        assert_eq!(writes.linked_anonymous_id("u3"), None);
+        assert_eq!(writes.linked_anonymous_ids(), ["beacon-1", "beacon-2"]);
+    }
+}
