@@ -19,9 +19,10 @@ pub struct Snapshot {
     pub order: Option<Map<String, Value>>,
     /// The changed line item (for LineItem events).
     pub line_item: Option<Map<String, Value>>,
-    /// All the order's line items, ordered by ID.
+    /// All the order's line items, ordered by ID (byte order, whatever the database's
+    /// collation).
     pub line_items: Vec<Map<String, Value>>,
-    /// The products the payload mentions, ordered by ID.
+    /// The products the payload mentions, ordered by ID (byte order).
     pub products: Vec<Map<String, Value>>,
     pub user: Option<Map<String, Value>>,
 }

@@ -489,6 +489,8 @@ async fn triggers_accepted_together_see_each_others_writes() {
         ("/v1/products/P2", json!({"Name": "Mug"})),
         ("/v1/orders/PO2", json!({"FromUserID": "buyer03"})),
         ("/v1/orders/PO2/lineitems/X1", json!({"ProductID": "P2", "Quantity": 4})),
+        ("/v1/orders/PO3", json!({"FromUserID": "buyer04", "Total": 1})),
+        ("/v1/orders/PO3/lineitems/Y1", json!({"ProductID": "P2"})),
     ] {
         let put = app.call(Method::PUT, path, Some(Role::TriggerSender), Some(doc)).await;
         assert_eq!(put.status, StatusCode::OK, "{path}");
@@ -514,6 +516,8 @@ async fn triggers_accepted_together_see_each_others_writes() {
         json!({"EventType": "LineItemAdded", "ClientID": "storefront", "OrderID": "PO1",
                "LineItem": {"ID": "L2", "ProductID": "P2"}}),
         json!({"EventType": "LineItemRemoved", "ClientID": "storefront", "OrderID": "PO2", "LineItemID": "X1"}),
+        json!({"EventType": "LineItemUpdated", "ClientID": "storefront", "UserID": "buyer04",
+               "Order": {"ID": "PO3", "FromUserID": "buyer04", "Total": 2}, "LineItem": {"ID": "Y1", "ProductID": "P9"}}),
     ];
     let payloads = accept_together(&app, &triggers).await;
     let added = &payloads[2];
@@ -543,6 +547,14 @@ async fn triggers_accepted_together_see_each_others_writes() {
     assert_eq!(removed["LineItems"], json!([]));
     assert_eq!(removed["UserContext"]["ID"], "buyer03");
     assert_eq!(removed["Products"], json!([{"ID": "P2", "Name": "Mug"}]));
+    let updated = &payloads[4];
+    assert_eq!(updated["Order"]["Total"], 2, "the order as the trigger carried it");
+    assert_eq!(updated["LineItems"], json!([{"ID": "Y1", "ProductID": "P9"}]));
+    assert_eq!(
+        updated["Products"],
+        json!([{"ID": "P9", "Name": "Nine"}]),
+        "the product the line item no longer names is left out"
+    );
 }
 
 #[tokio::test]
@@ -563,6 +575,14 @@ async fn two_instances_racing_for_one_key_create_one_event() {
         assert_eq!(pair[0].status, StatusCode::ACCEPTED, "{:?}", pair[0].body);
         assert_eq!(pair[1].status, StatusCode::ACCEPTED, "{:?}", pair[1].body);
         assert_eq!(pair[0].body, pair[1].body, "both answered with the one acceptance");
+        let replayed: Vec<&str> = pair
+            .iter()
+            .map(|r| r.headers["idempotent-replayed"].to_str().unwrap())
+            .collect();
+        assert!(
+            replayed == ["true", "false"] || replayed == ["false", "true"],
+            "one accepted, one replayed: {replayed:?}"
+        );
     }
     assert_eq!(first.count("events").await, 20);
     assert_eq!(first.count("deliveries").await, 20);
