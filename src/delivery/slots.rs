@@ -280,6 +280,13 @@ mod tests {
         tokio::time::timeout(within, capacity.freed()).await.is_ok()
     }
 
+    /// Opens `target`'s breaker: as many attempts in a row as it takes find it down.
+    fn open_breaker(capacity: &Capacity, target: &str) {
+        for _ in 0..BREAKER.failures {
+            capacity.observe(&key(target), Health::Down, Instant::now());
+        }
+    }
+
     const SOON: std::time::Duration = std::time::Duration::from_millis(50);
     const AT_ONCE: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -436,8 +443,7 @@ mod tests {
     async fn a_request_ending_while_its_breaker_is_open_wakes_no_claim() {
         let capacity = capacity(10);
         let old = capacity.try_reserve(key("down"), 5).unwrap();
-        capacity.observe(&key("down"), Health::Down, Instant::now());
-        capacity.observe(&key("down"), Health::Down, Instant::now());
+        open_breaker(&capacity, "down");
         assert!(capacity.try_hand_over(key("down"), 5).is_none(), "open: waits");
         assert!(capacity.next_probe().is_some());
         drop(old);
@@ -450,8 +456,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn deliveries_queued_behind_an_open_breaker_wake_no_claim() {
         let capacity = capacity(10);
-        capacity.observe(&key("down"), Health::Down, Instant::now());
-        capacity.observe(&key("down"), Health::Down, Instant::now());
+        open_breaker(&capacity, "down");
         capacity.queued(key("down"), 5);
         assert!(!woken(&capacity, SOON).await, "a claim could take none of them");
     }

@@ -46,9 +46,9 @@ pub struct MissingEntity {
 }
 
 /// The product IDs a payload needs: the line items' and the trigger's own.
-pub fn product_ids(trigger: &Trigger, line_items: &[Map<String, Value>]) -> Vec<String> {
+pub fn product_ids<'a>(trigger: &Trigger, line_items: impl IntoIterator<Item = &'a Map<String, Value>>) -> Vec<String> {
     let mut ids: Vec<String> = line_items
-        .iter()
+        .into_iter()
         .filter_map(|li| li.get("ProductID").and_then(Value::as_str).map(str::to_owned))
         .chain(trigger.product_id.iter().map(|p| p.to_string()))
         .chain(trigger.products.iter().map(|p| p.id.to_string()))
@@ -109,9 +109,7 @@ pub fn hydrate(
     if about_an_order {
         payload.insert("LineItems".into(), json!(snapshot.line_items));
     }
-    let mut mentioned = snapshot.line_items.clone();
-    mentioned.extend(snapshot.line_item.clone());
-    for id in product_ids(trigger, &mentioned) {
+    for id in product_ids(trigger, snapshot.line_items.iter().chain(&snapshot.line_item)) {
         let known = snapshot
             .products
             .iter()

@@ -130,13 +130,8 @@ pub(super) async fn read(
     let product_ids: Vec<Json<Vec<String>>> = triggers
         .iter()
         .map(|t| {
-            let carried: Vec<Doc> = t
-                .line_items
-                .iter()
-                .chain(&t.line_item)
-                .map(|li| li.doc.clone())
-                .collect();
-            Json(hydration::product_ids(t, &carried))
+            let carried = t.line_items.iter().chain(&t.line_item).map(|li| &li.doc);
+            Json(hydration::product_ids(t, carried))
         })
         .collect();
     let rows: Vec<Stored> = sqlx::query_as(READ_SQL)
@@ -191,9 +186,7 @@ pub(super) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Re
             .find(|li| li.get("ID").and_then(Value::as_str) == Some(id.as_str()))
             .cloned()
     });
-    let mut mentioned = line_items.clone();
-    mentioned.extend(line_item.clone());
-    let products = hydration::product_ids(trigger, &mentioned)
+    let products = hydration::product_ids(trigger, line_items.iter().chain(&line_item))
         .into_iter()
         .filter_map(|id| {
             writes.product(&id).cloned().or_else(|| {
