@@ -32,6 +32,9 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Requests with larger bodies are refused with 413 before they are read in full.
     pub max_body_bytes: usize,
+    /// A request body must arrive in full within this time (408 otherwise), so slow senders
+    /// cannot hold connections and the handlers behind them for long.
+    pub body_timeout_seconds: u64,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_timeout_seconds: u64,
     /// Trigger requests accepted concurrently; more get 503 Overloaded at once.
@@ -163,6 +166,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 field: "server.max_body_bytes",
                 message: "must be between 1024 and 67108864".into(),
+            });
+        }
+        if !(1..=300).contains(&self.server.body_timeout_seconds) {
+            return Err(ConfigError::Invalid {
+                field: "server.body_timeout_seconds",
+                message: "must be between 1 and 300".into(),
             });
         }
         if self.database.max_connections == 0 {

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::auth::KeyCache;
-use crate::api::json::BodyLimit;
+use crate::api::json::BodyLimits;
 use crate::api::paths::Routes;
 use crate::api::{self, AppState};
 use crate::clock::Clock;
@@ -107,7 +107,13 @@ impl Application {
             }
         };
         if tokio::time::timeout(self.shutdown_timeout, worker).await.is_err() {
-            tracing::warn!("delivery workers did not stop in time; their leases will expire");
+            match self.dispatcher.interrupt_in_flight().await {
+                Ok(n) => tracing::warn!(
+                    attempts = n,
+                    "delivery workers did not stop in time; attempts in flight are recorded as Interrupted and due again"
+                ),
+                Err(err) => tracing::error!(error = ?err, "recording interrupted attempts failed; their leases will expire"),
+            }
         }
         served
     }
@@ -116,15 +122,19 @@ impl Application {
 fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow::Result<Server> {
     let state = web::Data::new(state);
     let routes = web::Data::new(Routes::new(api::openapi::path_templates().iter().map(String::as_str)));
-    let body_limit = BodyLimit(settings.server.max_body_bytes);
+    let body_limits = BodyLimits {
+        max_bytes: settings.server.max_body_bytes,
+        timeout: Duration::from_secs(settings.server.body_timeout_seconds),
+    };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(routes.clone())
-            .app_data(body_limit)
+            .app_data(body_limits)
             .configure(api::configure)
             .wrap(Compress::default())
             .wrap(from_fn(api::paths::canonicalize))
+            .wrap(from_fn(api::limit_head))
             .wrap(from_fn(api::log_request))
     })
     .shutdown_timeout(settings.server.shutdown_timeout_seconds)

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::domain::{Invalids, Role};
-use crate::storage::{SaveError, StorageError};
+use crate::storage::{self, SaveError, StorageError};
 
 /// `{"Errors":[...]}`: the body of every 4xx and 5xx response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,6 +39,8 @@ pub struct ApiError {
     cause: Option<anyhow::Error>,
     /// Seconds for a `Retry-After` header.
     retry_after: Option<u32>,
+    /// Close the connection after the response (the request's body was not read to its end).
+    close: bool,
 }
 
 impl ApiError {
@@ -52,11 +54,18 @@ impl ApiError {
             }],
             cause: None,
             retry_after: None,
+            close: false,
         }
     }
 
     pub fn with_retry_after(mut self, seconds: u32) -> Self {
         self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Closes the connection after responding: what is left of the request cannot be read.
+    pub fn closing_connection(mut self) -> Self {
+        self.close = true;
         self
     }
 
@@ -82,6 +91,7 @@ impl ApiError {
             errors,
             cause: None,
             retry_after: None,
+            close: false,
         }
     }
 
@@ -184,6 +194,9 @@ impl ResponseError for ApiError {
         if let Some(seconds) = self.retry_after {
             response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
         }
+        if self.close {
+            response.force_close();
+        }
         response.json(self.body())
     }
 }
@@ -222,7 +235,16 @@ impl From<StorageError> for ApiError {
             ),
             StorageError::Database(sqlx::Error::PoolTimedOut) => {
                 tracing::warn!("database pool timed out");
-                ApiError::unavailable("The database is not answering in time; retry shortly.").with_retry_after(1)
+                ApiError::unavailable("The database is not answering in time; nothing was stored. Retry shortly.")
+                    .with_retry_after(1)
+            }
+            StorageError::Database(err) if storage::unavailable(&err) => {
+                tracing::warn!(error = %err, "database connection lost");
+                ApiError::unavailable(
+                    "The connection to the database was lost before the request completed; nothing was stored. \
+                     Retry shortly.",
+                )
+                .with_retry_after(1)
             }
             StorageError::Database(err) => ApiError::internal(anyhow::Error::new(err).context("database")),
         }

@@ -1,12 +1,18 @@
-//! `JsonBody<T>`: the request-body extractor. It insists on a JSON content type, refuses bodies
-//! over the configured limit before reading them in full, and turns every serde failure into a
-//! precise 400 that names the offending field (`UnknownField`, `InvalidFieldType`, `InvalidJson`).
+//! `JsonBody<T>`: the request-body extractor. It insists on a JSON content type and a content
+//! encoding it can read (identity, gzip or deflate), refuses bodies over the configured size —
+//! counted after decompression — and bodies that take longer than the configured time to
+//! arrive, refuses documents nested deeper than [`MAX_DEPTH`], and turns every serde failure
+//! into a precise 400 that names the offending field (`UnknownField`, `InvalidFieldType`,
+//! `InvalidJson`, `NestedTooDeep`).
 
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
+use std::time::Duration;
 
-use actix_web::dev::Payload;
-use actix_web::http::{header, StatusCode};
+use actix_web::dev::{Decompress, Payload};
+use actix_web::http::header::{self, ContentEncoding};
+use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
@@ -14,40 +20,113 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 
-/// The largest body a request may carry, from `server.max_body_bytes`.
+/// Objects and arrays a request document may nest, its outermost object counting as one.
+/// Stored documents sit a few levels deeper inside payloads and the statements that read
+/// them (a trigger's `LineItem` inside the payload's `LineItems`, a `ConfigData` inside the
+/// matches), so this keeps everything stored far below serde_json's own limit of 128, past
+/// which a stored document could no longer be read back.
+pub const MAX_DEPTH: usize = 32;
+
+/// What a request body may be: at most `max_bytes` (decompressed), arriving within `timeout`.
+/// From `server.max_body_bytes` and `server.body_timeout_seconds`.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub timeout: Duration,
+}
 
-pub struct JsonBody<T>(pub T);
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            max_bytes: 1024 * 1024,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
 
-impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+/// How deep a batch body may nest: its documents are checked against [`MAX_DEPTH`] one by one
+/// ([`check_depth`]), so that one too deep is refused alone. Below serde_json's 128.
+pub const BATCH_MAX_DEPTH: usize = 100;
+
+/// A JSON request body decoded into `T`, nesting at most `MAX` levels.
+pub struct JsonBody<T, const MAX: usize = MAX_DEPTH>(pub T);
+
+impl<T: DeserializeOwned + 'static, const MAX: usize> FromRequest for JsonBody<T, MAX> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<BodyLimit>().map_or(1024 * 1024, |l| l.0);
-        let checked = check_content_type(req).and_then(|()| check_declared_length(req, limit));
-        let mut payload = payload.take();
+        let limits = req.app_data::<BodyLimits>().copied().unwrap_or_default();
+        let checked = check_content_type(req)
+            .and_then(|()| content_encoding(req))
+            .and_then(|encoding| check_declared_length(req, limits.max_bytes).map(|()| encoding));
+        let payload = payload.take();
         Box::pin(async move {
-            checked?;
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidBody",
-                        format!("The body could not be read: {e}"),
-                        None,
-                    )
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            decode_slice(&body).map(JsonBody)
+            let encoding = checked?;
+            let body = tokio::time::timeout(limits.timeout, read(payload, encoding, limits.max_bytes))
+                .await
+                .map_err(|_| too_slow(limits.timeout))??;
+            decode_nested(&body, MAX).map(JsonBody)
         })
     }
+}
+
+/// Reads the whole body, decompressed, refusing it as soon as it passes `limit` bytes (so a
+/// small compressed body cannot expand without bound).
+async fn read(payload: Payload, encoding: ContentEncoding, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut payload = Decompress::new(payload, encoding);
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidBody",
+                format!("The body could not be read: {e}"),
+                None,
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The body's `Content-Encoding`: none, `identity`, `gzip` or `deflate`. Any other (or a list
+/// of several) is refused rather than read as JSON.
+fn content_encoding(req: &HttpRequest) -> Result<ContentEncoding, ApiError> {
+    let Some(value) = req.headers().get(header::CONTENT_ENCODING) else {
+        return Ok(ContentEncoding::Identity);
+    };
+    let declared = value.to_str().unwrap_or("").trim().to_ascii_lowercase();
+    match declared.as_str() {
+        "" | "identity" => Ok(ContentEncoding::Identity),
+        "gzip" | "x-gzip" => Ok(ContentEncoding::Gzip),
+        "deflate" => Ok(ContentEncoding::Deflate),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedContentEncoding",
+            format!(
+                "The body's Content-Encoding {:?} is not supported; send it uncompressed, gzip or deflate.",
+                String::from_utf8_lossy(value.as_bytes())
+            ),
+            Some(json!({ "Supported": ["identity", "gzip", "deflate"] })),
+        )),
+    }
+}
+
+fn too_slow(timeout: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "RequestTimeout",
+        format!(
+            "The body did not arrive within {} seconds; nothing was stored.",
+            timeout.as_secs()
+        ),
+        Some(json!({ "TimeoutSeconds": timeout.as_secs() })),
+    )
+    .closing_connection()
 }
 
 fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
@@ -96,6 +175,14 @@ fn too_large(limit: usize) -> ApiError {
 /// Parses a JSON object into `T`, with errors that name the field. Every request body of this
 /// API is an object; serde would otherwise read a struct from an array, field by position.
 pub fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    decode_nested(bytes, MAX_DEPTH)
+}
+
+/// As [`decode_slice`], refusing a document that nests more than `max_depth` levels.
+fn decode_nested<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result<T, ApiError> {
+    if let Some(path) = too_deep(bytes, max_depth) {
+        return Err(nested_too_deep(&render(&path), max_depth));
+    }
     if contains_escaped_nul(bytes) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -122,6 +209,122 @@ fn contains_escaped_nul(bytes: &[u8]) -> bool {
     bytes.windows(6).enumerate().any(|(at, window)| {
         window == b"\\u0000" && bytes[..at].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
     })
+}
+
+fn nested_too_deep(field: &str, max_depth: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "NestedTooDeep",
+        format!("{field} nests objects and arrays deeper than the {max_depth} levels a document may have."),
+        Some(json!({ "Field": field, "MaxDepth": max_depth })),
+    )
+}
+
+/// One step of the way to a value: a field of an object, or an element of an array.
+enum Step<'a> {
+    Field(std::borrow::Cow<'a, str>),
+    Element(usize),
+}
+
+/// A way to a value as fields are named elsewhere (`LineItem.xp.a[0]`); `(body)` for the
+/// document itself.
+fn render(path: &[Step]) -> String {
+    let mut rendered = String::new();
+    for step in path {
+        match step {
+            Step::Field(name) => {
+                if !rendered.is_empty() {
+                    rendered.push('.');
+                }
+                rendered.push_str(name);
+            }
+            Step::Element(index) => rendered.push_str(&format!("[{index}]")),
+        }
+    }
+    if rendered.is_empty() {
+        "(body)".to_owned()
+    } else {
+        rendered
+    }
+}
+
+/// The way to the first object or array of a JSON text nested more than `max` deep. Only
+/// nesting is looked at, in one pass; syntax is serde's to judge.
+fn too_deep(bytes: &[u8], max: usize) -> Option<Vec<Step<'_>>> {
+    /// An open object (with its last key, and whether a key comes next) or array.
+    enum Open {
+        Object { key: Range<usize>, key_next: bool },
+        Array { index: usize },
+    }
+    let mut open: Vec<Open> = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => {
+                let start = at + 1;
+                at += 1;
+                while at < bytes.len() && bytes[at] != b'"' {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Open::Object { key, key_next }) = open.last_mut() {
+                    if *key_next {
+                        *key = start..at.min(bytes.len());
+                        *key_next = false;
+                    }
+                }
+            }
+            b'{' | b'[' if open.len() == max => {
+                let path = open.iter().map(|o| match o {
+                    Open::Object { key, .. } => Step::Field(String::from_utf8_lossy(&bytes[key.clone()])),
+                    Open::Array { index } => Step::Element(*index),
+                });
+                return Some(path.collect());
+            }
+            b'{' => open.push(Open::Object {
+                key: 0..0,
+                key_next: true,
+            }),
+            b'[' => open.push(Open::Array { index: 0 }),
+            b'}' | b']' => {
+                open.pop();
+            }
+            b',' => match open.last_mut() {
+                Some(Open::Object { key_next, .. }) => *key_next = true,
+                Some(Open::Array { index }) => *index += 1,
+                None => {}
+            },
+            _ => {}
+        }
+        at += 1;
+    }
+    None
+}
+
+/// Refuses an already-parsed document (an item of a batch) nested more than [`MAX_DEPTH`].
+pub fn check_depth(document: &Value) -> Result<(), ApiError> {
+    fn deepest<'a>(value: &'a Value, left: usize, path: &mut Vec<Step<'a>>) -> bool {
+        let children: Box<dyn Iterator<Item = (Step<'a>, &'a Value)>> = match value {
+            Value::Object(fields) => Box::new(fields.iter().map(|(k, v)| (Step::Field(k.into()), v))),
+            Value::Array(elements) => Box::new(elements.iter().enumerate().map(|(i, v)| (Step::Element(i), v))),
+            _ => return false,
+        };
+        if left == 0 {
+            return true;
+        }
+        for (step, child) in children {
+            path.push(step);
+            if deepest(child, left - 1, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = Vec::new();
+    if deepest(document, MAX_DEPTH, &mut path) {
+        return Err(nested_too_deep(&render(&path), MAX_DEPTH));
+    }
+    Ok(())
 }
 
 /// Converts an already-parsed JSON object (a merged PATCH document) into `T`.
@@ -220,5 +423,45 @@ mod tests {
         assert_eq!(err["ErrorCode"], "InvalidFieldType");
         assert_eq!(err["Data"]["Field"], "Enabled");
         assert_eq!(error_of("[1,2]")["Data"]["Field"], "(body)");
+    }
+
+    /// `{"LineItem":{"xp":[[…]]}}` with `levels` objects and arrays in all.
+    fn nested(levels: usize) -> String {
+        let arrays = levels - 2;
+        format!(r#"{{"LineItem":{{"xp":{}{}}}}}"#, "[".repeat(arrays), "]".repeat(arrays))
+    }
+
+    #[test]
+    fn a_document_may_nest_to_the_limit_and_not_one_level_more() {
+        assert!(too_deep(nested(MAX_DEPTH).as_bytes(), MAX_DEPTH).is_none());
+        let past = nested(MAX_DEPTH + 1);
+        let path = too_deep(past.as_bytes(), MAX_DEPTH).expect("too deep");
+        let expected = format!("LineItem.xp{}", "[0]".repeat(MAX_DEPTH - 2));
+        assert_eq!(render(&path), expected);
+        let err = serde_json::to_value(decode_slice::<Value>(nested(MAX_DEPTH + 1).as_bytes()).unwrap_err().body())
+            .unwrap();
+        assert_eq!(err["Errors"][0]["ErrorCode"], "NestedTooDeep");
+        assert_eq!(err["Errors"][0]["Data"]["Field"], expected);
+    }
+
+    #[test]
+    fn the_way_to_a_deep_value_names_keys_and_indexes_and_skips_strings() {
+        let text = r#"{"a":"{[{[","b":[1,{"c":{}},{"d\"e":{"f":[[]]}}]}"#;
+        assert_eq!(render(&too_deep(text.as_bytes(), 5).unwrap()), r#"b[2].d\"e.f[0]"#);
+        assert!(too_deep(text.as_bytes(), 6).is_none());
+        assert_eq!(render(&too_deep(b"[[]]", 1).unwrap()), "[0]");
+        assert_eq!(render(&too_deep(b"{}", 0).unwrap()), "(body)");
+    }
+
+    #[test]
+    fn parsed_documents_are_held_to_the_same_limit() {
+        let at_limit: Value = serde_json::from_str(&nested(MAX_DEPTH)).unwrap();
+        assert!(check_depth(&at_limit).is_ok());
+        let past: Value = serde_json::from_str(&nested(MAX_DEPTH + 1)).unwrap();
+        let err = serde_json::to_value(check_depth(&past).unwrap_err().body()).unwrap();
+        assert_eq!(
+            err["Errors"][0]["Data"]["Field"],
+            format!("LineItem.xp{}", "[0]".repeat(MAX_DEPTH - 2))
+        );
     }
 }

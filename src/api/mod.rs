@@ -44,9 +44,9 @@ pub struct AppState {
     pub clock: Clock,
     /// For `POST .../test`, which sends outside the queue.
     pub dispatcher: Arc<Dispatcher>,
-    /// Admission control for trigger requests: past `server.max_concurrent_triggers` in
-    /// progress, new ones get an immediate 503 with Retry-After instead of queueing for
-    /// database connections until they time out.
+    /// Admission control for trigger requests: past `server.max_concurrent_triggers` being
+    /// accepted (their bodies read), new ones get an immediate 503 with Retry-After instead
+    /// of queueing for database connections until they time out.
     pub triggers_in_progress: Arc<tokio::sync::Semaphore>,
     /// Accepts triggers in batches (group commit).
     pub ingest: Ingester,
@@ -62,13 +62,11 @@ impl AppState {
     }
 }
 
-/// Registers every route. `/v1` sits behind [`auth::authenticate`] (and trigger routes behind
-/// [`triggers::admission`] before that); health and the spec do not.
+/// Registers every route. `/v1` sits behind [`auth::authenticate`]; health and the spec do not.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
             .wrap(from_fn(auth::authenticate))
-            .wrap(from_fn(triggers::admission))
             .configure(delivery_configs::configure)
             .configure(tracking_events::configure)
             .configure(error_config::configure)
@@ -91,7 +89,8 @@ pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse,
     Err(ApiError::method_not_allowed(req.method().as_str(), req.path()))
 }
 
-/// Middleware: one log line per request, with its outcome and duration.
+/// Middleware: one log line per request, with its outcome and duration — refusals by the
+/// middleware inside it (a 401) included.
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -99,15 +98,60 @@ pub async fn log_request(
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let response = next.call(req).await?;
+    let response = next.call(req).await;
+    let status = match &response {
+        Ok(response) => response.status(),
+        Err(err) => err.as_response_error().status_code(),
+    };
     tracing::info!(
         %method,
         path,
-        status = response.status().as_u16(),
+        status = status.as_u16(),
         elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
         "request"
     );
-    Ok(response)
+    response
+}
+
+/// The longest request target (path and query) answered; longer ones get 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header fields, and header bytes, a request may carry; more get 431.
+pub const MAX_HEADERS: usize = 64;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Middleware: refuses an over-long request target or header section with the API's JSON
+/// error. These limits sit below those of the HTTP parser itself (a URI of 64 KiB, a head of
+/// 128 KiB or 96 header fields), which closes the connection with an empty 400 or 431.
+pub async fn limit_head(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::URI_TOO_LONG,
+            "UriTooLong",
+            format!("The request's path and query are {target} bytes long; at most {MAX_URI_BYTES} are accepted."),
+            Some(serde_json::json!({ "Limit": MAX_URI_BYTES })),
+        )
+        .into());
+    }
+    let headers = req.headers();
+    let header_bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HeadersTooLarge",
+            format!(
+                "The request carries {} header fields in {header_bytes} bytes; at most {MAX_HEADERS} fields and \
+                 {MAX_HEADER_BYTES} bytes are accepted.",
+                headers.len()
+            ),
+            Some(serde_json::json!({ "MaxFields": MAX_HEADERS, "MaxBytes": MAX_HEADER_BYTES })),
+        )
+        .into());
+    }
+    next.call(req).await
 }
 
 /// Parses the `{id}` of a path as the ID of a `kind`.

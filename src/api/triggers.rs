@@ -1,18 +1,16 @@
 //! `/v1/triggers`: the commerce platform's way in. A trigger is parsed completely before
 //! anything is written; an accepted one gets 202 only after its transaction committed.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::sync::OwnedSemaphorePermit;
 use utoipa::ToSchema;
 
 use super::auth::{Authorized, SendTriggers};
 use super::error::{ApiError, ErrorBody};
-use super::json::{decode_value, JsonBody};
+use super::json::{check_depth, decode_value, JsonBody, BATCH_MAX_DEPTH};
 use super::{method_not_allowed, AppState};
 use crate::domain::trigger::{Trigger, TriggerDoc};
 use crate::storage::ingest::{self, TriggerOut};
@@ -47,25 +45,19 @@ pub async fn post(
     state: web::Data<AppState>,
     body: JsonBody<TriggerDoc>,
 ) -> Result<HttpResponse, ApiError> {
+    let _admitted = admit(&state)?;
     let accepted = accept(&auth, &state, &body.0).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Idempotent-Replayed", if accepted.replayed { "true" } else { "false" }))
         .json(accepted.body))
 }
 
-/// Middleware (outside authentication, so that refusing costs no database round trip):
-/// admission control for trigger requests. Past `server.max_concurrent_triggers` in progress,
-/// a new one gets an immediate 503 with Retry-After instead of queueing for database
-/// connections; nothing of it is stored.
-pub async fn admission(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if !req.path().starts_with("/v1/triggers") {
-        return next.call(req).await;
-    }
-    let state = AppState::of(&req)?;
-    let _admitted = state.triggers_in_progress.clone().try_acquire_owned().map_err(|_| {
+/// Admission control for trigger requests, taken once the body has been read (a slow sender
+/// holds its own connection, never a place of others): past `server.max_concurrent_triggers`
+/// being accepted, a new one gets an immediate 503 with Retry-After instead of queueing for
+/// the ingest writers; nothing of it is stored. The place is held until the response.
+fn admit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    state.triggers_in_progress.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Overloaded",
@@ -73,8 +65,7 @@ pub async fn admission(
             None,
         )
         .with_retry_after(1)
-    })?;
-    next.call(req).await
+    })
 }
 
 async fn accept(
@@ -126,8 +117,9 @@ pub struct TriggerResult {
 pub async fn batch(
     auth: Authorized<SendTriggers>,
     state: web::Data<AppState>,
-    body: JsonBody<TriggerBatchIn>,
+    body: JsonBody<TriggerBatchIn, BATCH_MAX_DEPTH>,
 ) -> Result<HttpResponse, ApiError> {
+    let _admitted = admit(&state)?;
     let triggers = body.0.triggers;
     if triggers.is_empty() || triggers.len() > MAX_BATCH {
         return Err(ApiError::new(
@@ -140,6 +132,7 @@ pub async fn batch(
     let outcomes = futures_util::future::join_all(triggers.into_iter().map(|item| {
         let (auth, state) = (&auth, &state);
         async move {
+            check_depth(&item)?;
             let doc = decode_value::<TriggerDoc>(item)?;
             accept(auth, state, &doc).await
         }

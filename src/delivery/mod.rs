@@ -19,6 +19,7 @@ pub mod send_event;
 mod slots;
 mod worker;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +55,9 @@ pub struct Dispatcher {
     capacity: Arc<Capacity>,
     /// Where finished attempts go to be recorded, while [`Dispatcher::run`] runs.
     recorder: Mutex<Option<mpsc::WeakUnboundedSender<Outcome>>>,
+    /// The attempts running in tasks of this process: each delivery's attempt number and
+    /// when it started, so that those cut off by a shutdown can be recorded as such.
+    in_flight: Mutex<HashMap<String, (i32, DateTime<Utc>)>>,
 }
 
 impl Dispatcher {
@@ -77,6 +81,7 @@ impl Dispatcher {
                 },
             ),
             recorder: Mutex::new(None),
+            in_flight: Mutex::new(HashMap::new()),
             settings: settings.clone(),
         })
     }
@@ -103,15 +108,16 @@ impl Dispatcher {
                 &[],
             )
             .await?;
-            if batch.deliveries.is_empty() {
+            if batch.deliveries.is_empty() && batch.unreadable.is_empty() {
                 return Ok(attempted);
             }
-            attempted += batch.deliveries.len();
-            let outcomes = join_all(batch.deliveries.into_iter().map(|delivery| {
+            attempted += batch.deliveries.len() + batch.unreadable.len();
+            let mut outcomes = join_all(batch.deliveries.into_iter().map(|delivery| {
                 let config = batch.configs.get(&delivery.delivery_config_id);
                 self.attempt(delivery, config)
             }))
             .await;
+            outcomes.extend(batch.unreadable.into_iter().map(|(d, reason)| self.unreadable(d, reason)));
             deliveries::record(&self.pool, &outcomes, self.clock.now()).await?;
         }
     }
@@ -182,6 +188,43 @@ impl Dispatcher {
             response_body: result.response_body,
             next,
         }
+    }
+
+    /// The dead letter for a claimed delivery whose stored documents cannot be read: nothing is
+    /// sent, the attempt is recorded with the reason (kind `Unreadable`), and the ErrorConfig
+    /// is told, as for any dead letter.
+    pub(crate) fn unreadable(&self, delivery: Claimed, reason: String) -> Outcome {
+        tracing::error!(delivery = %delivery.id, event = %delivery.event_id, reason, "a delivery cannot be read; it is a dead letter");
+        Outcome {
+            delivery,
+            started_at: self.clock.now(),
+            duration_ms: 0.0,
+            status_code: None,
+            error_kind: Some(FailureKind::Unreadable.as_str()),
+            error_message: Some(reason.clone()),
+            response_body: None,
+            next: Next::Failed {
+                reason,
+                disable_target: false,
+            },
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i32, DateTime<Utc>)>> {
+        self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records every attempt still in flight as `Interrupted` and makes its delivery due
+    /// again at once, instead of when its lease runs out: for a shutdown that cannot wait for
+    /// them. Returns how many there were.
+    pub async fn interrupt_in_flight(&self) -> Result<usize, StorageError> {
+        let interrupted: Vec<(String, i32, DateTime<Utc>)> = self
+            .in_flight()
+            .iter()
+            .map(|(id, (attempt, started))| (id.clone(), *attempt, *started))
+            .collect();
+        deliveries::interrupt(&self.pool, &interrupted, self.clock.now()).await?;
+        Ok(interrupted.len())
     }
 
     /// The request for one attempt at `delivery` with its `payload`, or why there can be none.

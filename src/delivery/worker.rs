@@ -146,7 +146,7 @@ impl Dispatcher {
             .collect();
         let now = self.clock.now();
         let batch = deliveries::claim(&self.pool, now, free as u32, lease, &taken).await?;
-        let claimed = batch.deliveries.len();
+        let claimed = batch.deliveries.len() + batch.unreadable.len();
         let mut claimed_of: HashMap<TargetKey, u32> = HashMap::new();
         for d in &batch.deliveries {
             *claimed_of.entry(key(&d.delivery_config_id, &d.target)).or_default() += 1;
@@ -157,6 +157,9 @@ impl Dispatcher {
             if claimed < free && took < room {
                 self.capacity.drained(&key, seen);
             }
+        }
+        for (delivery, reason) in batch.unreadable {
+            let _ = outcomes.send(self.unreadable(delivery, reason));
         }
         let configs: HashMap<String, Arc<ConfigNow>> =
             batch.configs.into_iter().map(|(id, c)| (id, Arc::new(c))).collect();
@@ -190,11 +193,15 @@ impl Dispatcher {
         outcomes: mpsc::UnboundedSender<Outcome>,
     ) {
         let this = self.clone();
+        self.in_flight()
+            .insert(delivery.id.clone(), (delivery.attempts, self.clock.now()));
         tokio::spawn(async move {
             // The attempt moved the payload out of the delivery: it is queued for recording
             // without it.
             let outcome = this.attempt(delivery, config.as_deref()).await;
+            let id = outcome.delivery.id.clone();
             let _ = outcomes.send(outcome);
+            this.in_flight().remove(&id);
             drop(slot);
         });
     }

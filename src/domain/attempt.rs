@@ -28,6 +28,11 @@ pub enum FailureKind {
     Request,
     /// The DeliveryConfig or its target no longer exists or is invalid or disabled.
     Config,
+    /// The stored event or TrackingEvent cannot be read back: nothing can ever be sent.
+    Unreadable,
+    /// The instance shut down while the request was in flight; the destination may or may
+    /// not have received it. The delivery is due again at once.
+    Interrupted,
 }
 
 impl FailureKind {
@@ -43,6 +48,8 @@ impl FailureKind {
             FailureKind::Rejected => "Rejected",
             FailureKind::Request => "Request",
             FailureKind::Config => "Config",
+            FailureKind::Unreadable => "Unreadable",
+            FailureKind::Interrupted => "Interrupted",
         }
     }
 
@@ -50,7 +57,7 @@ impl FailureKind {
     fn is_permanent(self) -> bool {
         matches!(
             self,
-            FailureKind::ForbiddenAddress | FailureKind::Config | FailureKind::Rejected
+            FailureKind::ForbiddenAddress | FailureKind::Config | FailureKind::Rejected | FailureKind::Unreadable
         )
     }
 }
@@ -109,7 +116,10 @@ impl AttemptResult {
                 Some(_) => Health::Up,
                 None => Health::Unknown,
             },
-            FailureKind::ForbiddenAddress | FailureKind::Config => Health::Unknown,
+            FailureKind::ForbiddenAddress
+            | FailureKind::Config
+            | FailureKind::Unreadable
+            | FailureKind::Interrupted => Health::Unknown,
         }
     }
 }

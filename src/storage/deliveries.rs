@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::entities::Writes;
 use super::ingest::{disabled_reason, new_event_id, store, NewDelivery, NewEvent};
@@ -61,6 +62,73 @@ impl ConfigNow {
 pub struct Batch {
     pub deliveries: Vec<Claimed>,
     pub configs: HashMap<String, ConfigNow>,
+    /// Claimed deliveries whose stored payload or TrackingEvent cannot be read (a document
+    /// nested beyond what the JSON parser takes, stored before such documents were refused),
+    /// with the reason. Nothing can ever be sent for them: they are recorded as dead letters.
+    pub unreadable: Vec<(Claimed, String)>,
+}
+
+/// A claimed row as read, its documents not yet known to be readable.
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: String,
+    event_id: String,
+    event_type: String,
+    tracking_event_id: String,
+    delivery_config_id: String,
+    target: String,
+    tracking_event: Readable,
+    attempts: i32,
+    payload: Readable,
+}
+
+impl ClaimedRow {
+    /// The delivery, or it without its documents and why they cannot be read.
+    fn into_claimed(self) -> Result<Claimed, (Claimed, String)> {
+        let (tracking_event, payload) = (self.tracking_event.0, self.payload.0);
+        let mut claimed = Claimed {
+            id: self.id,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            tracking_event_id: self.tracking_event_id,
+            delivery_config_id: self.delivery_config_id,
+            target: self.target,
+            tracking_event: Json(Value::Null),
+            attempts: self.attempts,
+            payload: Json(Value::Null),
+        };
+        match (tracking_event, payload) {
+            (Ok(tracking_event), Ok(payload)) => {
+                claimed.tracking_event = Json(tracking_event);
+                claimed.payload = Json(payload);
+                Ok(claimed)
+            }
+            (Err(err), _) => Err((claimed, format!("its stored TrackingEvent cannot be read: {err}"))),
+            (_, Err(err)) => Err((claimed, format!("its event's stored payload cannot be read: {err}"))),
+        }
+    }
+}
+
+/// A `jsonb` value read without failing its row: a document the JSON parser refuses is kept
+/// as the parser's error, so that one bad row cannot fail a statement that reads many.
+#[derive(Debug)]
+struct Readable(Result<Value, String>);
+
+impl sqlx::Type<Postgres> for Readable {
+    fn type_info() -> PgTypeInfo {
+        <Json<Value> as sqlx::Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <Json<Value> as sqlx::Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for Readable {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let document = <Json<Value> as sqlx::Decode<Postgres>>::decode(value);
+        Ok(Readable(document.map(|json| json.0).map_err(|err| err.to_string())))
+    }
 }
 
 /// Due deliveries, up to each target's free slots and `$2` in all, leased until `$3`.
@@ -137,7 +205,7 @@ pub async fn claim(
     let targets: Vec<&str> = in_flight.iter().map(|f| f.target.as_str()).collect();
     let requests: Vec<i32> = in_flight.iter().map(|f| f.requests).collect();
     let caps: Vec<Option<i32>> = in_flight.iter().map(|f| f.cap).collect();
-    let deliveries: Vec<Claimed> = sqlx::query_as(CLAIM_SQL)
+    let rows: Vec<ClaimedRow> = sqlx::query_as(CLAIM_SQL)
         .bind(now)
         .bind(i64::from(limit))
         .bind(lease_until)
@@ -148,8 +216,19 @@ pub async fn claim(
         .bind(&caps)
         .fetch_all(pool)
         .await?;
+    let mut deliveries = Vec::with_capacity(rows.len());
+    let mut unreadable = Vec::new();
+    for row in rows {
+        match row.into_claimed() {
+            Ok(claimed) => deliveries.push(claimed),
+            Err(bad) => unreadable.push(bad),
+        }
+    }
     if deliveries.is_empty() {
-        return Ok(Batch::default());
+        return Ok(Batch {
+            unreadable,
+            ..Batch::default()
+        });
     }
     let mut ids: Vec<&str> = deliveries.iter().map(|d| d.delivery_config_id.as_str()).collect();
     ids.sort_unstable();
@@ -163,6 +242,7 @@ pub async fn claim(
     Ok(Batch {
         deliveries,
         configs: configs.into_iter().map(|c| (c.id.clone(), c)).collect(),
+        unreadable,
     })
 }
 
@@ -180,6 +260,43 @@ pub async fn release(pool: &PgPool, claimed: &[Claimed], now: DateTime<Utc>) -> 
     .bind(&ids)
     .bind(&attempts)
     .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records attempts cut off by a shutdown, each `(delivery, attempt, started at)`, as
+/// `Interrupted`, and makes their deliveries due again now, their leases released. One
+/// recorded or claimed again since is left alone.
+pub async fn interrupt(
+    pool: &PgPool,
+    interrupted: &[(String, i32, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    if interrupted.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = interrupted.iter().map(|(id, _, _)| id.as_str()).collect();
+    let attempts: Vec<i32> = interrupted.iter().map(|(_, n, _)| *n).collect();
+    let started: Vec<DateTime<Utc>> = interrupted.iter().map(|(_, _, at)| *at).collect();
+    sqlx::query(
+        "WITH released AS (
+             UPDATE deliveries d
+             SET lease_until = NULL, next_attempt_at = $1, last_error = $5, updated_at = $1
+             FROM unnest($2::text[], $3::int[]) AS t(id, attempt)
+             WHERE d.id = t.id AND d.attempts = t.attempt AND d.lease_until IS NOT NULL
+             RETURNING d.id)
+         INSERT INTO delivery_attempts (delivery_id, n, started_at, duration_ms, error_kind, error_message)
+         SELECT t.id, t.attempt, t.started, 1000 * extract(epoch FROM $1 - t.started), 'Interrupted', $5
+         FROM unnest($2::text[], $3::int[], $4::timestamptz[]) AS t(id, attempt, started)
+         JOIN released r ON r.id = t.id
+         ON CONFLICT ON CONSTRAINT delivery_attempts_pkey DO NOTHING",
+    )
+    .bind(now)
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&started)
+    .bind("Trackway shut down while the request was in flight; the destination may or may not have received it")
     .execute(pool)
     .await?;
     Ok(())

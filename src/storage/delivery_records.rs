@@ -113,7 +113,8 @@ pub struct AttemptOut {
     pub started_at: DateTime<Utc>,
     pub duration_ms: f64,
     pub status_code: Option<i32>,
-    /// Timeout, Dns, Connect, Tls, ForbiddenAddress, Redirect, Status, Request or Config.
+    /// Timeout, Dns, Connect, Tls, ForbiddenAddress, Redirect, Status, Rejected, Request, Config,
+    /// Unreadable or Interrupted.
     pub error_kind: Option<String>,
     pub error_message: Option<String>,
     /// The start of the response body (at most `delivery.max_response_bytes`).

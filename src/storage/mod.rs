@@ -77,6 +77,26 @@ pub(crate) fn idempotency_key_taken(err: &sqlx::Error) -> bool {
     err.as_database_error().and_then(|db| db.constraint()) == Some("events_idempotency_key")
 }
 
+/// Whether `err` says the database could not run the statement at all, rather than refused
+/// it: the connection failed or was closed (SQLSTATE class 08, an I/O or protocol error), the
+/// server ended or cancelled the session (class 57: `pg_terminate_backend`, a shutdown) or
+/// lacked the resources (class 53, e.g. too many connections). A statement cut off this way
+/// rolls back, so nothing it wrote was kept; the request may be retried.
+pub fn unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| ["08", "53", "57"].iter().any(|class| code.starts_with(class))),
+        _ => false,
+    }
+}
+
 /// Adds a statement's next parameter, for statements built of parts that bind their own.
 pub(crate) fn add<'q, T>(args: &mut PgArguments, value: T) -> Result<(), sqlx::Error>
 where

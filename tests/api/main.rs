@@ -8,6 +8,7 @@ mod error_config;
 mod golden;
 mod health;
 mod helpers;
+mod hostile_input;
 mod lists;
 mod processes;
 mod receiver;

@@ -22,7 +22,7 @@ use super::{accept_together, Accepted, Handoff};
 use crate::clock::Clock;
 use crate::config::IngestSettings;
 use crate::domain::trigger::Trigger;
-use crate::storage::StorageError;
+use crate::storage::{unavailable, StorageError};
 
 /// Hands triggers to the writer tasks; cheap to share between request handlers.
 pub struct Ingester {
@@ -296,9 +296,10 @@ async fn write_batches(shared: Arc<Shared>, writer: Writer, max: usize) {
 }
 
 impl Writer {
-    /// Accepts a batch and answers each of its triggers. When a statement fails for the
-    /// batch, each trigger is tried again on its own, so that one trigger's failure is only
-    /// its own.
+    /// Accepts a batch and answers each of its triggers. When the batch fails for a reason
+    /// other than the database being unreachable, each trigger is tried again on its own, so
+    /// that one trigger's failure (a document that cannot be read back, a constraint) is only
+    /// its own: its neighbours are accepted or refused on their own merits.
     async fn write_batch(&self, batch: Vec<Submission>) {
         let triggers: Vec<&Trigger> = batch.iter().map(|s| &s.trigger).collect();
         match self.accept(&triggers).await {
@@ -307,7 +308,7 @@ impl Writer {
                     let _ = submission.reply.send(Ok(accepted));
                 }
             }
-            Err(err) if batch.len() > 1 && err.as_database_error().is_some() => {
+            Err(err) if batch.len() > 1 && !unavailable(&err) => {
                 tracing::warn!(error = %err, triggers = batch.len(), "a batch of triggers failed; accepting each alone");
                 for submission in batch {
                     let accepted = self
@@ -319,8 +320,12 @@ impl Writer {
                 }
             }
             Err(err) => {
-                for submission in batch {
-                    let _ = submission.reply.send(Err(StorageError::Database(copy(&err))));
+                let mut batch = batch.into_iter();
+                if let Some(last) = batch.next_back() {
+                    for submission in batch {
+                        let _ = submission.reply.send(Err(StorageError::Database(copy(&err))));
+                    }
+                    let _ = last.reply.send(Err(StorageError::Database(err)));
                 }
             }
         }
@@ -331,12 +336,12 @@ impl Writer {
     }
 }
 
-/// The same failure, for each trigger of a batch that failed as a whole (the pool or the
-/// connection, not a statement).
+/// The same failure, for each trigger of a batch that failed as a whole because the database
+/// was unreachable: still a failure of that kind (see [`unavailable`]).
 fn copy(err: &sqlx::Error) -> sqlx::Error {
     match err {
         sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
         sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
-        other => sqlx::Error::Protocol(other.to_string()),
+        other => sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, other.to_string())),
     }
 }
