@@ -428,7 +428,11 @@ mod tests {
     /// `{"LineItem":{"xp":[[…]]}}` with `levels` objects and arrays in all.
     fn nested(levels: usize) -> String {
         let arrays = levels - 2;
-        format!(r#"{{"LineItem":{{"xp":{}{}}}}}"#, "[".repeat(arrays), "]".repeat(arrays))
+        format!(
+            r#"{{"LineItem":{{"xp":{}{}}}}}"#,
+            "[".repeat(arrays),
+            "]".repeat(arrays)
+        )
     }
 
     #[test]
@@ -438,8 +442,12 @@ mod tests {
         let path = too_deep(past.as_bytes(), MAX_DEPTH).expect("too deep");
         let expected = format!("LineItem.xp{}", "[0]".repeat(MAX_DEPTH - 2));
         assert_eq!(render(&path), expected);
-        let err = serde_json::to_value(decode_slice::<Value>(nested(MAX_DEPTH + 1).as_bytes()).unwrap_err().body())
-            .unwrap();
+        let err = serde_json::to_value(
+            decode_slice::<Value>(nested(MAX_DEPTH + 1).as_bytes())
+                .unwrap_err()
+                .body(),
+        )
+        .unwrap();
         assert_eq!(err["Errors"][0]["ErrorCode"], "NestedTooDeep");
         assert_eq!(err["Errors"][0]["Data"]["Field"], expected);
     }

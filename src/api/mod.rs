@@ -137,7 +137,10 @@ pub async fn limit_head(
         .into());
     }
     let headers = req.headers();
-    let header_bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
     if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
         return Err(ApiError::new(
             actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

@@ -117,7 +117,12 @@ impl Dispatcher {
                 self.attempt(delivery, config)
             }))
             .await;
-            outcomes.extend(batch.unreadable.into_iter().map(|(d, reason)| self.unreadable(d, reason)));
+            outcomes.extend(
+                batch
+                    .unreadable
+                    .into_iter()
+                    .map(|(d, reason)| self.unreadable(d, reason)),
+            );
             deliveries::record(&self.pool, &outcomes, self.clock.now()).await?;
         }
     }

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
-use sqlx::types::Json;
 use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::entities::Writes;
@@ -83,29 +83,30 @@ struct ClaimedRow {
 }
 
 impl ClaimedRow {
-    /// The delivery, or it without its documents and why they cannot be read.
-    fn into_claimed(self) -> Result<Claimed, (Claimed, String)> {
-        let (tracking_event, payload) = (self.tracking_event.0, self.payload.0);
-        let mut claimed = Claimed {
+    /// The delivery, and why its documents cannot be read when they cannot (it then has
+    /// none).
+    fn into_claimed(self) -> (Claimed, Option<String>) {
+        let mut unreadable = None;
+        let mut readable = |document: Readable, what: &str| {
+            document.0.unwrap_or_else(|err| {
+                unreadable.get_or_insert_with(|| format!("{what} cannot be read: {err}"));
+                Value::Null
+            })
+        };
+        let tracking_event = readable(self.tracking_event, "its stored TrackingEvent");
+        let payload = readable(self.payload, "its event's stored payload");
+        let claimed = Claimed {
             id: self.id,
             event_id: self.event_id,
             event_type: self.event_type,
             tracking_event_id: self.tracking_event_id,
             delivery_config_id: self.delivery_config_id,
             target: self.target,
-            tracking_event: Json(Value::Null),
+            tracking_event: Json(tracking_event),
             attempts: self.attempts,
-            payload: Json(Value::Null),
+            payload: Json(payload),
         };
-        match (tracking_event, payload) {
-            (Ok(tracking_event), Ok(payload)) => {
-                claimed.tracking_event = Json(tracking_event);
-                claimed.payload = Json(payload);
-                Ok(claimed)
-            }
-            (Err(err), _) => Err((claimed, format!("its stored TrackingEvent cannot be read: {err}"))),
-            (_, Err(err)) => Err((claimed, format!("its event's stored payload cannot be read: {err}"))),
-        }
+        (claimed, unreadable)
     }
 }
 
@@ -220,8 +221,8 @@ pub async fn claim(
     let mut unreadable = Vec::new();
     for row in rows {
         match row.into_claimed() {
-            Ok(claimed) => deliveries.push(claimed),
-            Err(bad) => unreadable.push(bad),
+            (claimed, None) => deliveries.push(claimed),
+            (claimed, Some(reason)) => unreadable.push((claimed, reason)),
         }
     }
     if deliveries.is_empty() {

@@ -41,7 +41,9 @@ async fn a_trigger_nested_to_the_limit_is_delivered_and_one_level_deeper_is_refu
     assert_eq!(at_limit.status, StatusCode::ACCEPTED, "{:?}", at_limit.body);
     assert_eq!(app.deliver_all_due().await, 1);
     assert_eq!(receiver.received()[0].json()["LineItem"]["xp"], arrays(MAX_DEPTH - 2));
-    let event = app.get(&format!("/v1/events/{}", at_limit.body["ID"].as_str().unwrap())).await;
+    let event = app
+        .get(&format!("/v1/events/{}", at_limit.body["ID"].as_str().unwrap()))
+        .await;
     assert_eq!(event.status, StatusCode::OK, "{:?}", event.body);
 
     let past = app.trigger(trigger_nested("past", MAX_DEPTH + 1)).await;
@@ -65,7 +67,12 @@ async fn in_a_batch_a_trigger_nested_too_deep_is_refused_alone() {
         trigger_nested("a", MAX_DEPTH), trigger_nested("b", MAX_DEPTH + 1), trigger_nested("c", 5)
     ]});
     let reply = app
-        .call(Method::POST, "/v1/triggers/batch", Some(Role::TriggerSender), Some(triggers))
+        .call(
+            Method::POST,
+            "/v1/triggers/batch",
+            Some(Role::TriggerSender),
+            Some(triggers),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     let results = reply.body["Results"].as_array().unwrap();
@@ -88,9 +95,13 @@ async fn configuration_documents_nested_too_deep_are_refused_and_stored_ones_sta
         json!({"ID": id, "Name": id, "EventType": "OrderSubmitted", "ClientID": "storefront",
                "DeliveryConfigID": "hooks", "ConfigData": arrays(depth - 1)})
     };
-    let at_limit = app.post("/v1/integrations/trackingEvents", event("at-limit", MAX_DEPTH)).await;
+    let at_limit = app
+        .post("/v1/integrations/trackingEvents", event("at-limit", MAX_DEPTH))
+        .await;
     assert_eq!(at_limit.status, StatusCode::CREATED, "{:?}", at_limit.body);
-    let past = app.post("/v1/integrations/trackingEvents", event("past", MAX_DEPTH + 1)).await;
+    let past = app
+        .post("/v1/integrations/trackingEvents", event("past", MAX_DEPTH + 1))
+        .await;
     assert_eq!(past.status, StatusCode::BAD_REQUEST);
     assert_eq!(past.error_code(), "NestedTooDeep");
     assert_eq!(
@@ -112,7 +123,10 @@ async fn configuration_documents_nested_too_deep_are_refused_and_stored_ones_sta
         .trigger(json!({"EventType": "OrderSubmitted", "ClientID": "storefront", "OrderID": "PO1"}))
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.body);
-    assert_eq!(app.get("/v1/integrations/trackingEvents/at-limit").await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/v1/integrations/trackingEvents/at-limit").await.status,
+        StatusCode::OK
+    );
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -162,7 +176,9 @@ async fn compressed_bodies_are_read_within_the_size_limit_and_unknown_encodings_
 /// Opens a connection and sends a trigger's head and the first byte of a body it never
 /// finishes.
 async fn start_slow_trigger(app: &TestApp) -> TcpStream {
-    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
     let head = format!(
         "POST /v1/triggers HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",

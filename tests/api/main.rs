@@ -5,6 +5,7 @@ mod cli;
 mod delivery;
 mod delivery_configs;
 mod error_config;
+mod faults;
 mod golden;
 mod health;
 mod helpers;

@@ -19,6 +19,12 @@ struct Serve {
 }
 
 async fn serve(database_url: &str, lease_seconds: u64) -> Serve {
+    serve_with(database_url, lease_seconds, &[]).await
+}
+
+/// As [`serve`], with more settings (or `RUST_LOG`) as environment variables; with
+/// `RUST_LOG` set, its log is kept for [`Serve::stop`] to return.
+async fn serve_with(database_url: &str, lease_seconds: u64, env: &[(&str, &str)]) -> Serve {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
@@ -31,6 +37,12 @@ async fn serve(database_url: &str, lease_seconds: u64) -> Serve {
         .env("TRACKWAY__DELIVERY__LEASE_SECONDS", lease_seconds.to_string())
         .env("TRACKWAY__DELIVERY__POLL_INTERVAL_MS", "200")
         .env("RUST_LOG", "error")
+        .envs(env.iter().copied())
+        .stderr(if env.iter().any(|(name, _)| *name == "RUST_LOG") {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::inherit()
+        })
         .kill_on_drop(true)
         .spawn()
         .expect("start trackway serve");
@@ -46,6 +58,24 @@ async fn serve(database_url: &str, lease_seconds: u64) -> Serve {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("trackway serve did not become ready");
+}
+
+impl Serve {
+    /// Stops the process with SIGTERM, as an orchestrator would, and returns its log (when
+    /// kept) once it has exited.
+    async fn stop(mut self) -> String {
+        let pid = self.child.id().expect("running").to_string();
+        let signalled = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+        assert!(signalled.success());
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            stderr.read_to_string(&mut log).await.unwrap();
+        }
+        let exited = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
+        assert!(exited.expect("exits after SIGTERM").unwrap().success());
+        log
+    }
 }
 
 async fn send_orders(app: &TestApp, n: usize) {
@@ -191,4 +221,62 @@ async fn the_demo_walks_through_a_running_server() {
     }
     assert_eq!(app.count("deliveries WHERE status = 'Succeeded'").await, 4, "{stdout}");
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_cut_off_by_shutdown_is_recorded_as_interrupted_and_due_again() {
+    let (app, receiver) = hanging_destination().await;
+    let process = serve_with(
+        &app.database_url,
+        60,
+        &[("TRACKWAY__SERVER__SHUTDOWN_TIMEOUT_SECONDS", "1")],
+    )
+    .await;
+    send_orders(&app, 1).await;
+    assert_eq!(receiver.wait_for(1, Duration::from_secs(10)).await.len(), 1);
+    process.stop().await;
+
+    assert_eq!(
+        app.count("deliveries WHERE status = 'Pending' AND attempts = 1 AND lease_until IS NULL")
+            .await,
+        1,
+        "released, not left leased for its whole lease"
+    );
+    assert_eq!(app.count("delivery_attempts").await, 1, "the attempt is recorded");
+    assert_eq!(
+        app.count("delivery_attempts WHERE error_kind = 'Interrupted' AND n = 1")
+            .await,
+        1
+    );
+    // Due at once (by the process's clock, a little ahead of this test's manual one): the
+    // next pass sends it again.
+    receiver.always(Reply::status(200));
+    app.advance(Duration::from_secs(60));
+    assert_eq!(app.deliver_all_due().await, 1);
+    app.wait_for_deliveries("status = 'Succeeded' AND attempts = 2", 1)
+        .await;
+}
+
+#[tokio::test]
+async fn refused_requests_are_in_the_request_log_too() {
+    let app = TestApp::spawn().await;
+    let process = serve_with(
+        &app.database_url,
+        60,
+        &[("RUST_LOG", "info"), ("TRACKWAY__LOG__FORMAT", "json")],
+    )
+    .await;
+    let unauthenticated = app
+        .client
+        .get(format!("{}/v1/events", process.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    let log = process.stop().await;
+    let line = log
+        .lines()
+        .find(|line| line.contains("request") && line.contains("/v1/events"))
+        .unwrap_or_else(|| panic!("no request line for /v1/events in:\n{log}"));
+    assert!(line.contains(r#""status":401"#), "{line}");
 }
