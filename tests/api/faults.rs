@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use trackway::domain::Role;
 
 use crate::helpers::TestApp;
 use crate::receiver::Receiver;
@@ -50,21 +49,7 @@ async fn a_trigger_that_cannot_be_read_fails_alone_and_its_batch_neighbours_are_
     let mut triggers: Vec<Value> = (0..20).map(|i| order_submitted(&format!("PO{i}"))).collect();
     triggers.insert(7, order_submitted("PO-unreadable"));
     triggers.push(order_submitted("PO-readable"));
-    let reply = app
-        .call(
-            Method::POST,
-            "/v1/triggers/batch",
-            Some(Role::TriggerSender),
-            Some(json!({ "Triggers": triggers })),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    let statuses: Vec<u64> = reply.body["Results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["Status"].as_u64().unwrap())
-        .collect();
+    let (_, statuses) = app.trigger_batch(triggers).await;
     let mut expected = vec![202; 22];
     expected[7] = 500;
     assert_eq!(statuses, expected);

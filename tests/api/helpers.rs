@@ -263,6 +263,28 @@ impl TestApp {
             .await
     }
 
+    /// Posts `triggers` to `/v1/triggers/batch` as the storefront's TriggerSender key; returns
+    /// the reply and each result's status.
+    pub async fn trigger_batch(&self, triggers: Vec<Value>) -> (Reply, Vec<u64>) {
+        let body = serde_json::json!({ "Triggers": triggers });
+        let reply = self
+            .call(
+                Method::POST,
+                "/v1/triggers/batch",
+                Some(Role::TriggerSender),
+                Some(body),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        let statuses = reply.body["Results"]
+            .as_array()
+            .expect("Results")
+            .iter()
+            .map(|r| r["Status"].as_u64().expect("a status"))
+            .collect();
+        (reply, statuses)
+    }
+
     pub async fn delivery(&self, id: &str) -> Value {
         let reply = self.get(&format!("/v1/deliveries/{id}")).await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);

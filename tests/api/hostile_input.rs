@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -63,20 +63,14 @@ async fn a_trigger_nested_to_the_limit_is_delivered_and_one_level_deeper_is_refu
 #[tokio::test]
 async fn in_a_batch_a_trigger_nested_too_deep_is_refused_alone() {
     let app = TestApp::spawn().await;
-    let triggers = json!({"Triggers": [
-        trigger_nested("a", MAX_DEPTH), trigger_nested("b", MAX_DEPTH + 1), trigger_nested("c", 5)
-    ]});
-    let reply = app
-        .call(
-            Method::POST,
-            "/v1/triggers/batch",
-            Some(Role::TriggerSender),
-            Some(triggers),
-        )
+    let (reply, statuses) = app
+        .trigger_batch(vec![
+            trigger_nested("a", MAX_DEPTH),
+            trigger_nested("b", MAX_DEPTH + 1),
+            trigger_nested("c", 5),
+        ])
         .await;
-    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     let results = reply.body["Results"].as_array().unwrap();
-    let statuses: Vec<u64> = results.iter().map(|r| r["Status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, [202, 400, 202]);
     assert_eq!(results[1]["Errors"]["Errors"][0]["ErrorCode"], "NestedTooDeep");
     assert_eq!(

@@ -342,27 +342,15 @@ async fn a_batch_answers_per_item() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
-    let reply = app
-        .call(
-            Method::POST,
-            "/v1/triggers/batch",
-            Some(Role::TriggerSender),
-            Some(json!({"Triggers": [
-                line_item_added("b1"),
-                {"EventType": "Nope", "ClientID": "storefront"},
-                line_item_added("b3"),
-                {"EventType": "OrderSubmitted", "ClientID": "kiosk", "OrderID": "X"},
-                "not an object"
-            ]})),
-        )
+    let (reply, statuses) = app
+        .trigger_batch(vec![
+            line_item_added("b1"),
+            json!({"EventType": "Nope", "ClientID": "storefront"}),
+            line_item_added("b3"),
+            json!({"EventType": "OrderSubmitted", "ClientID": "kiosk", "OrderID": "X"}),
+            json!("not an object"),
+        ])
         .await;
-    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    let statuses: Vec<u64> = reply.body["Results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["Status"].as_u64().unwrap())
-        .collect();
     assert_eq!(statuses, [202, 400, 202, 403, 400]);
     assert_eq!(
         reply.body["Results"][1]["Errors"]["Errors"][0]["ErrorCode"],
