@@ -302,26 +302,26 @@ fn too_deep(bytes: &[u8], max: usize) -> Option<Vec<Step<'_>>> {
 
 /// Refuses an already-parsed document (an item of a batch) nested more than [`MAX_DEPTH`].
 pub fn check_depth(document: &Value) -> Result<(), ApiError> {
-    fn deepest<'a>(value: &'a Value, left: usize, path: &mut Vec<Step<'a>>) -> bool {
-        let children: Box<dyn Iterator<Item = (Step<'a>, &'a Value)>> = match value {
-            Value::Object(fields) => Box::new(fields.iter().map(|(k, v)| (Step::Field(k.into()), v))),
-            Value::Array(elements) => Box::new(elements.iter().enumerate().map(|(i, v)| (Step::Element(i), v))),
-            _ => return false,
-        };
-        if left == 0 {
-            return true;
-        }
-        for (step, child) in children {
+    /// Whether `value` opens more than `left` levels; if so, `path` leads to the first
+    /// container past them.
+    fn too_deep<'a>(value: &'a Value, left: usize, path: &mut Vec<Step<'a>>) -> bool {
+        let mut below = |step: Step<'a>, child: &'a Value| {
             path.push(step);
-            if deepest(child, left - 1, path) {
-                return true;
+            let deep = too_deep(child, left - 1, path);
+            if !deep {
+                path.pop();
             }
-            path.pop();
+            deep
+        };
+        match value {
+            Value::Object(_) | Value::Array(_) if left == 0 => true,
+            Value::Object(fields) => fields.iter().any(|(k, v)| below(Step::Field(k.into()), v)),
+            Value::Array(items) => items.iter().enumerate().any(|(i, v)| below(Step::Element(i), v)),
+            _ => false,
         }
-        false
     }
     let mut path = Vec::new();
-    if deepest(document, MAX_DEPTH, &mut path) {
+    if too_deep(document, MAX_DEPTH, &mut path) {
         return Err(nested_too_deep(&render(&path), MAX_DEPTH));
     }
     Ok(())
