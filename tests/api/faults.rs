@@ -89,6 +89,43 @@ async fn a_delivery_that_cannot_be_read_is_a_dead_letter_and_the_rest_of_its_cla
     assert_eq!(receiver.received().len(), 4);
 }
 
+/// A lock on `table` that holds requests reading or writing it until released.
+pub struct TableLock(sqlx::Transaction<'static, sqlx::Postgres>);
+
+impl TableLock {
+    pub async fn take(pool: &PgPool, table: &str) -> TableLock {
+        let mut lock = pool.begin().await.unwrap();
+        sqlx::query(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        TableLock(lock)
+    }
+
+    /// Waits until a statement of the server waits for this lock, and returns its backend.
+    pub async fn waiter(&self, pool: &PgPool) -> i32 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: Option<i32> = sqlx::query_scalar(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+            )
+            .fetch_optional(pool)
+            .await
+            .unwrap();
+            if let Some(pid) = waiting {
+                return pid;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no request waited for the lock");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn release(self) {
+        self.0.rollback().await.unwrap();
+    }
+}
+
 /// Sends `request` while `table` is locked, terminates the backend that waits for the lock,
 /// and returns the reply.
 async fn with_connection_cut(
@@ -96,28 +133,15 @@ async fn with_connection_cut(
     table: &str,
     request: impl std::future::Future<Output = crate::helpers::Reply> + Send + 'static,
 ) -> crate::helpers::Reply {
-    let mut lock = app.pool.begin().await.unwrap();
-    sqlx::query(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = TableLock::take(&app.pool, table).await;
     let pending = tokio::spawn(request);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let terminated: Vec<bool> = sqlx::query_scalar(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
-        )
-        .fetch_all(&app.pool)
+    let pid = lock.waiter(&app.pool).await;
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&app.pool)
         .await
         .unwrap();
-        if !terminated.is_empty() {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no request waited for the lock");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    lock.rollback().await.unwrap();
+    lock.release().await;
     pending.await.unwrap()
 }
 

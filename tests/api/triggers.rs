@@ -689,12 +689,23 @@ async fn events_and_deliveries_are_listed_with_filters() {
 #[tokio::test]
 async fn past_the_admission_limit_triggers_get_a_fast_503_and_nothing_is_stored() {
     let mut settings = crate::helpers::fresh_settings();
-    // No trigger may be in progress: every one is refused, as it would be under overload.
-    settings.server.max_concurrent_triggers = 0;
-    let app = TestApp::spawn_with(settings).await;
+    settings.server.max_concurrent_triggers = 1;
+    let app = std::sync::Arc::new(TestApp::spawn_with(settings).await);
+    // The one place is held by a trigger that waits for the database.
+    let lock = crate::faults::TableLock::take(&app.pool, "events").await;
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { app.trigger(line_item_added("first")).await }
+    });
+    lock.waiter(&app.pool).await;
+
     let reply = app.trigger(line_item_added("busy")).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.error_code(), "Overloaded");
     assert_eq!(reply.headers["retry-after"], "1");
-    assert_eq!(app.count("events").await, 0);
+
+    lock.release().await;
+    assert_eq!(first.await.unwrap().status, StatusCode::ACCEPTED);
+    assert_eq!(app.count("events WHERE idempotency_key = 'busy'").await, 0);
+    assert_eq!(app.trigger(line_item_added("after")).await.status, StatusCode::ACCEPTED);
 }
