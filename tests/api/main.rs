@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod hostile_input;
 mod lists;
+mod network_guard;
 mod processes;
 mod receiver;
 mod tracking_events;
