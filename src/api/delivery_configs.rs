@@ -11,6 +11,7 @@ use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::list::{ListPage, ListParams};
 use super::{created, merged, method_not_allowed, path_id, query_pairs, saved_response, AppState};
+use crate::delivery::TestOutcome;
 use crate::domain::listing::ListQuery;
 use crate::domain::targets::TargetKind;
 use crate::domain::{DeliveryConfig, DeliveryConfigDoc};
@@ -220,19 +221,65 @@ pub async fn recover(
     Ok(HttpResponse::Ok().json(RecoverOut { requeued }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// What a test send to one target did. `Success` is true only when a request was sent and
+/// answered with a 2xx; a target that could not express the sample reports `Skipped` instead.
+#[derive(Debug, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct TestResultOut {
     pub target: TargetKind,
+    /// A request was sent and the destination answered with a 2xx.
     pub success: bool,
+    /// Nothing was sent: the target cannot express the sample (`Reason` says why). Never a success.
+    pub skipped: bool,
+    /// Why nothing was sent, when `Skipped`.
+    pub reason: Option<String>,
+    /// The destination's HTTP status, when it answered.
     pub status_code: Option<u16>,
+    /// Timeout, Dns, Connect, Tls, ForbiddenAddress, Redirect, Status, Rejected, Request or Config.
     pub error_kind: Option<&'static str>,
     pub error_message: Option<String>,
+    /// The start of the destination's answer (at most `delivery.max_response_bytes`).
+    pub response_body: Option<String>,
+    /// How long the request took; 0 when nothing was sent.
     pub duration_ms: f64,
 }
 
-/// Send a sample message to each of the DeliveryConfig's targets now and report what each
-/// answered. Nothing is queued or retried.
+impl TestResultOut {
+    fn new(target: TargetKind, outcome: TestOutcome) -> Self {
+        match outcome {
+            TestOutcome::Sent(result) => TestResultOut {
+                target,
+                success: result.failure.is_none(),
+                skipped: false,
+                reason: None,
+                status_code: result.status_code,
+                error_kind: result.failure.as_ref().map(|(kind, _)| kind.as_str()),
+                error_message: result.failure.map(|(_, message)| message),
+                response_body: result.response_body,
+                duration_ms: result.duration.as_secs_f64() * 1e3,
+            },
+            TestOutcome::Skipped(reason) => TestResultOut {
+                target,
+                success: false,
+                skipped: true,
+                reason: Some(reason),
+                status_code: None,
+                error_kind: None,
+                error_message: None,
+                response_body: None,
+                duration_ms: 0.0,
+            },
+        }
+    }
+}
+
+/// Send a sample to each of the DeliveryConfig's targets now and report what each answered.
+///
+/// Http targets get a test message (`EventType: "Test"`); SendEvent, DiscoverEvent and Segment
+/// get a sample `LineItemAdded` (user `trackway-test-user`, anonymous ID
+/// `trackway-test-anonymous`, product `trackway-test-product`) rendered as a real event would
+/// be: Sitecore Send `ADDED_TO_ORDER`, Discover `a2c:cart`, Segment `Product Added`. A target
+/// that cannot express the sample reports `Skipped`, never `Success`. Nothing is queued or retried.
 #[utoipa::path(post, path = "/v1/integrations/deliveryconfig/{id}/test", tag = "DeliveryConfigs",
     operation_id = "DeliveryConfigs.Test",
     params(("id" = String, Path, description = "DeliveryConfig ID")),
@@ -252,14 +299,36 @@ pub async fn test(
     Ok(HttpResponse::Ok().json(
         results
             .into_iter()
-            .map(|(target, result)| TestResultOut {
-                target,
-                success: result.failure.is_none(),
-                status_code: result.status_code,
-                error_kind: result.failure.as_ref().map(|(kind, _)| kind.as_str()),
-                error_message: result.failure.map(|(_, message)| message),
-                duration_ms: result.duration.as_secs_f64() * 1e3,
-            })
+            .map(|(target, outcome)| TestResultOut::new(target, outcome))
             .collect::<Vec<_>>(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::attempt::{AttemptResult, FailureKind};
+
+    #[test]
+    fn a_skip_is_reported_as_a_skip_never_as_a_success() {
+        let out = TestResultOut::new(TargetKind::Segment, TestOutcome::Skipped("no such event".into()));
+        assert!(!out.success && out.skipped, "{out:?}");
+        assert_eq!(out.reason.as_deref(), Some("no such event"));
+        assert_eq!((out.status_code, out.error_kind), (None, None));
+    }
+
+    #[test]
+    fn a_sent_request_reports_what_came_back() {
+        let mut refused = AttemptResult::failed(FailureKind::Rejected, "Segment refused the request");
+        refused.status_code = Some(400);
+        refused.response_body = Some("bad".into());
+        let out = TestResultOut::new(TargetKind::Segment, TestOutcome::Sent(refused));
+        assert!(!out.success && !out.skipped, "{out:?}");
+        assert_eq!(out.status_code, Some(400));
+        assert_eq!(out.error_kind, Some("Rejected"));
+        assert_eq!(out.response_body.as_deref(), Some("bad"));
+        let connect = AttemptResult::failed(FailureKind::Connect, "refused");
+        let out = TestResultOut::new(TargetKind::Http, TestOutcome::Sent(connect));
+        assert!(!out.success && !out.skipped && out.reason.is_none(), "{out:?}");
+    }
 }

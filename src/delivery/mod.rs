@@ -14,6 +14,7 @@ pub mod commerce;
 pub mod discover_event;
 pub mod guard;
 pub mod http_target;
+pub mod sample;
 pub mod segment;
 pub mod send_event;
 mod slots;
@@ -276,30 +277,41 @@ impl Dispatcher {
         result
     }
 
-    /// Sends a sample message to each target of `config` now, outside the queue.
-    pub async fn test(&self, config: &DeliveryConfig, now: DateTime<Utc>) -> Vec<(TargetKind, AttemptResult)> {
-        let event_id = format!("evt_test_{}", uuid::Uuid::now_v7().simple());
-        let sample = serde_json::json!({
-            "ID": event_id,
-            "EventType": "Test",
-            "Date": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "ClientID": null,
-            "UserContext": {"ID": "trackway-test-user", "AnonymousId": null},
-            "User": {"ID": "trackway-test-user", "Email": "test@example.com"},
-            "TrackingEvent": {"ID": null, "Name": "Test message", "ConfigData": null},
-            "Message": format!("A test message from Trackway for DeliveryConfig {}.", config.id),
-        });
-        let mut results = Vec::new();
-        for kind in config.targets.kinds() {
-            let result = match render(&config.targets, kind, &sample, &event_id.replace("evt_", "dlv_"), now) {
-                Ok(Rendered::Request(request)) => self.send(kind, &request, config.policy.timeout).await,
-                Ok(Rendered::Skip(reason)) => AttemptResult::skipped(&reason),
-                Err(missing) => AttemptResult::failed(FailureKind::Config, format!("no {missing}")),
-            };
-            results.push((kind, result));
-        }
-        results
+    /// Sends a sample to each target of `config` now, outside the queue, all at once: the
+    /// test message to an Http target, a sample `LineItemAdded` to a vendor (see [`sample`]).
+    pub async fn test(&self, config: &DeliveryConfig, now: DateTime<Utc>) -> Vec<(TargetKind, TestOutcome)> {
+        let id = uuid::Uuid::now_v7().simple();
+        let (event_id, delivery_id) = (format!("evt_test_{id}"), format!("dlv_test_{id}"));
+        let message = sample::test_message(&event_id, config.id.as_str(), now);
+        let event = sample::sample_event(&event_id, now);
+        join_all(config.targets.kinds().into_iter().map(|kind| {
+            let payload = if kind == TargetKind::Http { &message } else { &event };
+            let rendered = render(&config.targets, kind, payload, &delivery_id, now);
+            async move {
+                let outcome = match rendered {
+                    Ok(Rendered::Request(request)) => {
+                        TestOutcome::Sent(self.send(kind, &request, config.policy.timeout).await)
+                    }
+                    Ok(Rendered::Skip(reason)) => TestOutcome::Skipped(reason),
+                    Err(missing) => {
+                        TestOutcome::Sent(AttemptResult::failed(FailureKind::Config, format!("no {missing}")))
+                    }
+                };
+                (kind, outcome)
+            }
+        }))
+        .await
     }
+}
+
+/// What a test send to one target did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestOutcome {
+    /// A request was made, or refused before it left (the network guard, a config error):
+    /// what it met.
+    Sent(AttemptResult),
+    /// The target cannot express the sample, so nothing was sent: the reason.
+    Skipped(String),
 }
 
 /// The request a target makes of a payload: one module per target, each a pure function.
