@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::auth::{Authorized, ManageDeliveryConfigs, ReadDeliveries};
 use super::error::{ApiError, ErrorBody};
 use super::list::{ListPage, ListParams};
-use super::{method_not_allowed, query_pairs, AppState};
+use super::{method_not_allowed, path_id, query_pairs, AppState};
 use crate::domain::listing::ListQuery;
 use crate::storage::delivery_records::{self, DeliveryOut, RetryOutcome};
 use crate::storage::events::{self, EventOut};
@@ -75,10 +75,11 @@ pub async fn get_event(
     s: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let event = events::get(&s.pool, &id)
+    let id = path_id(&id)?;
+    let event = events::get(&s.pool, id.as_str())
         .await?
-        .ok_or_else(|| ApiError::not_found("Event", &id))?;
-    let deliveries = delivery_records::of_event(&s.pool, &id).await?;
+        .ok_or_else(|| ApiError::not_found("Event", id.as_str()))?;
+    let deliveries = delivery_records::of_event(&s.pool, id.as_str()).await?;
     Ok(HttpResponse::Ok().json(EventDetailOut { event, deliveries }))
 }
 
@@ -106,9 +107,10 @@ pub async fn get_delivery(
     s: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let delivery = delivery_records::get(&s.pool, &id)
+    let id = path_id(&id)?;
+    let delivery = delivery_records::get(&s.pool, id.as_str())
         .await?
-        .ok_or_else(|| ApiError::not_found("Delivery", &id))?;
+        .ok_or_else(|| ApiError::not_found("Delivery", id.as_str()))?;
     Ok(HttpResponse::Ok().json(delivery))
 }
 
@@ -120,8 +122,9 @@ pub async fn retry(
     s: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    match delivery_records::retry(&s.pool, &id, s.clock.now()).await? {
-        RetryOutcome::NotFound => Err(ApiError::not_found("Delivery", &id)),
+    let id = path_id(&id)?;
+    match delivery_records::retry(&s.pool, id.as_str(), s.clock.now()).await? {
+        RetryOutcome::NotFound => Err(ApiError::not_found("Delivery", id.as_str())),
         RetryOutcome::InFlight => Err(ApiError::new(
             StatusCode::CONFLICT,
             "InFlight",
@@ -129,9 +132,9 @@ pub async fn retry(
             None,
         )),
         RetryOutcome::Queued => {
-            let delivery = delivery_records::get(&s.pool, &id)
+            let delivery = delivery_records::get(&s.pool, id.as_str())
                 .await?
-                .ok_or_else(|| ApiError::not_found("Delivery", &id))?;
+                .ok_or_else(|| ApiError::not_found("Delivery", id.as_str()))?;
             Ok(HttpResponse::Accepted().json(delivery))
         }
     }

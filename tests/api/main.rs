@@ -14,6 +14,7 @@ mod lists;
 mod network_guard;
 mod processes;
 mod receiver;
+mod records;
 mod test_deliveries;
 mod tracking_events;
 mod triggers;
