@@ -4,6 +4,7 @@ mod auth;
 mod cli;
 mod delivery;
 mod delivery_configs;
+mod entities;
 mod error_config;
 mod faults;
 mod golden;
