@@ -1,9 +1,20 @@
 //! The OpenAPI document, generated from the handlers' annotations. `trackway openapi` prints it,
-//! `/openapi.yaml` serves it, and a test keeps the committed `openapi.yaml` equal to it.
+//! `/openapi.yaml` serves it, and a test keeps the committed `openapi.yaml` equal to it. The
+//! annotations document what each handler decides; [`SharedResponses`] adds what the layers every
+//! request passes through can answer (authentication, path IDs, the body extractor, the database),
+//! and [`PathIds`] states the rule every ID in a path follows.
+
+use std::collections::BTreeMap;
 
 use actix_web::HttpResponse;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Type};
 use utoipa::{Modify, OpenApi};
+
+use crate::domain::id::{ID_PATTERN, MAX_ID_LEN};
 
 use super::{delivery_configs, entities, error_config, health, records, tracking_events, triggers};
 
@@ -29,7 +40,7 @@ use super::{delivery_configs, entities, error_config, health, records, tracking_
         records::list_events, records::get_event, records::list_deliveries, records::get_delivery, records::retry,
         health::live, health::ready,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &PathIds, &SharedResponses),
 )]
 pub struct ApiDoc;
 
@@ -48,6 +59,141 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Adds to every operation the error statuses that the layers around its handler can answer:
+/// 401/403 where it takes an API key, 400 `InvalidID` where its path holds IDs, 400/408/413/415
+/// where it reads a body, 503 on `/v1` (the database). A status an annotation already documents
+/// keeps its own response; only an empty description there is filled in.
+struct SharedResponses;
+
+const UNAUTHORIZED: &str = "No valid API key: `MissingToken` (no `Authorization: Bearer` header) \
+                            or `InvalidToken` (unknown, revoked or malformed).";
+const FORBIDDEN: &str = "`InsufficientRoles`: the API key lacks a role this operation needs; \
+                         Data lists the sufficient and the assigned roles.";
+const INVALID_ID: &str = "`InvalidID`: an ID in the path is longer than 100 characters or holds a \
+                          character other than letters, digits, '_', '.' and '-'.";
+const INVALID_BODY: &str = "The body is refused: `InvalidJson` (not JSON), `InvalidFieldType` (not \
+                            an object, or a field of the wrong type), `UnknownField`, or a value \
+                            that breaks a rule (`RequiredField`, `InvalidValue`…); Data.Field \
+                            names the field.";
+const BODY_TIMEOUT: &str = "`RequestTimeout`: the body was not received in full within the body \
+                            timeout.";
+const TOO_LARGE: &str = "`PayloadTooLarge`: the body is larger than `server.max_body_bytes` \
+                         (Data.Limit).";
+const UNSUPPORTED: &str = "`UnsupportedMediaType`: the body is not sent as \
+                           `Content-Type: application/json`.";
+const UNAVAILABLE: &str = "`ServiceUnavailable`: the database is unreachable or the connection to \
+                           it was lost; retry after the Retry-After seconds.";
+const OVERLOADED: &str = "`Overloaded`: too many triggers are being accepted right now; nothing was \
+                          stored; retry after the Retry-After seconds.";
+
+impl Modify for SharedResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for operation in operations(item) {
+                for (status, reasons) in shared_statuses(path, operation) {
+                    let description = reasons.join(" ");
+                    let response = operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(status, &description).into());
+                    if let RefOr::T(response) = response {
+                        if response.description.is_empty() {
+                            response.description = description;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The statuses the shared layers can answer `operation` (at `path`) with, and why.
+fn shared_statuses(path: &str, operation: &Operation) -> BTreeMap<&'static str, Vec<&'static str>> {
+    let mut statuses: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
+    let mut add = |status, reason| statuses.entry(status).or_default().push(reason);
+    if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+        add("401", UNAUTHORIZED);
+        add("403", FORBIDDEN);
+    }
+    if operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Path)
+    {
+        add("400", INVALID_ID);
+    }
+    if operation.request_body.is_some() {
+        add("400", INVALID_BODY);
+        add("408", BODY_TIMEOUT);
+        add("413", TOO_LARGE);
+        add("415", UNSUPPORTED);
+    }
+    if path.starts_with("/v1/") {
+        add("503", UNAVAILABLE);
+        // triggers::admission refuses trigger requests past the concurrency limit.
+        if path.starts_with("/v1/triggers") {
+            add("503", OVERLOADED);
+        }
+    }
+    statuses
+}
+
+/// Every `{parameter}` of a path is a resource ID, refused with 400 `InvalidID` when it breaks
+/// the rule ([`super::path_id`]); the schema says so, so clients (and generated tests) know.
+struct PathIds;
+
+impl Modify for PathIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let parameters = operation.parameters.iter_mut().flatten();
+                for parameter in parameters.filter(|p| p.parameter_in == ParameterIn::Path) {
+                    let id = ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(MAX_ID_LEN))
+                        .pattern(Some(ID_PATTERN));
+                    parameter.schema = Some(id.into());
+                }
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn error_response(status: &str, description: &str) -> Response {
+    let body = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("ErrorBody")))
+        .build();
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", body);
+    if status == "503" {
+        let seconds = ObjectBuilder::new().schema_type(Type::Integer);
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(seconds)
+                .description(Some("Seconds to wait before retrying."))
+                .build(),
+        );
+    }
+    response.build()
 }
 
 /// The document as YAML.

@@ -10,6 +10,9 @@ use super::validation::{Invalid, InvalidCode};
 
 pub const MAX_ID_LEN: usize = 100;
 
+/// The characters [`ResourceId::parse`] accepts, as a regular expression for the API document.
+pub const ID_PATTERN: &str = "^[A-Za-z0-9_.-]+$";
+
 /// A validated ID. The only way to make one is [`ResourceId::parse`] or [`ResourceId::generate`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
@@ -61,6 +64,7 @@ impl ResourceId {
     }
 }
 
+/// Keep [`ID_PATTERN`] in step.
 fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
 }
