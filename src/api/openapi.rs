@@ -62,8 +62,8 @@ impl Modify for BearerAuth {
 }
 
 /// Adds to every operation the error statuses that the layers around its handler can answer:
-/// 401/403 where it takes an API key, 400 `InvalidID` where its path holds IDs, 400/408/413/415
-/// where it reads a body, 503 on `/v1` (the database). A status an annotation already documents
+/// 414/431 for an over-long request head, 401/403 where it takes an API key, 400 `InvalidID`
+/// where its path holds IDs, 400/408/413/415 where it reads a body, 503 on `/v1` (the database). A status an annotation already documents
 /// keeps its own response; only an empty description there is filled in.
 struct SharedResponses;
 
@@ -74,15 +74,20 @@ const FORBIDDEN: &str = "`InsufficientRoles`: the API key lacks a role this oper
 const INVALID_ID: &str = "`InvalidID`: an ID in the path is longer than 100 characters or holds a \
                           character other than letters, digits, '_', '.' and '-'.";
 const INVALID_BODY: &str = "The body is refused: `InvalidJson` (not JSON), `InvalidFieldType` (not \
-                            an object, or a field of the wrong type), `UnknownField`, or a value \
-                            that breaks a rule (`RequiredField`, `InvalidValue`…); Data.Field \
-                            names the field.";
-const BODY_TIMEOUT: &str = "`RequestTimeout`: the body was not received in full within the body \
-                            timeout.";
-const TOO_LARGE: &str = "`PayloadTooLarge`: the body is larger than `server.max_body_bytes` \
-                         (Data.Limit).";
+                            an object, or a field of the wrong type), `UnknownField`, \
+                            `NestedTooDeep` (objects and arrays nested deeper than 32 levels), or \
+                            a value that breaks a rule (`RequiredField`, `InvalidValue`…); \
+                            Data.Field names the field.";
+const BODY_TIMEOUT: &str = "`RequestTimeout`: the body was not received in full within \
+                            `server.body_timeout_seconds`; the connection is closed.";
+const TOO_LARGE: &str = "`PayloadTooLarge`: the body, decompressed, is larger than \
+                         `server.max_body_bytes` (Data.Limit).";
 const UNSUPPORTED: &str = "`UnsupportedMediaType`: the body is not sent as \
-                           `Content-Type: application/json`.";
+                           `Content-Type: application/json`; or `UnsupportedContentEncoding`: \
+                           its `Content-Encoding` is not identity, gzip or deflate.";
+const URI_TOO_LONG: &str = "`UriTooLong`: the path and query are longer than 8 KiB.";
+const HEADERS_TOO_LARGE: &str = "`HeadersTooLarge`: the request carries more than 64 header fields \
+                                 or 32 KiB of them.";
 const UNAVAILABLE: &str = "`ServiceUnavailable`: the database is unreachable or the connection to \
                            it was lost; retry after the Retry-After seconds.";
 const OVERLOADED: &str = "`Overloaded`: too many triggers are being accepted right now; nothing was \
@@ -114,6 +119,8 @@ impl Modify for SharedResponses {
 fn shared_statuses(path: &str, operation: &Operation) -> BTreeMap<&'static str, Vec<&'static str>> {
     let mut statuses: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
     let mut add = |status, reason| statuses.entry(status).or_default().push(reason);
+    add("414", URI_TOO_LONG);
+    add("431", HEADERS_TOO_LARGE);
     if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
         add("401", UNAUTHORIZED);
         add("403", FORBIDDEN);
@@ -134,7 +141,7 @@ fn shared_statuses(path: &str, operation: &Operation) -> BTreeMap<&'static str, 
     }
     if path.starts_with("/v1/") {
         add("503", UNAVAILABLE);
-        // triggers::admission refuses trigger requests past the concurrency limit.
+        // Trigger requests past `server.max_concurrent_triggers` are refused.
         if path.starts_with("/v1/triggers") {
             add("503", OVERLOADED);
         }
