@@ -63,7 +63,9 @@ impl Reply {
 /// Settings for a fresh, uniquely named database that does not exist yet.
 pub fn fresh_settings() -> Settings {
     let mut settings = Settings::defaults().expect("default settings");
-    let name = format!("trackway_test_{}", uuid::Uuid::new_v4().simple());
+    // Tagged with the run (scripts/test's PID), which drops its own databases when done.
+    let run = std::env::var("TRACKWAY_TEST_RUN").unwrap_or_else(|_| "0".to_owned());
+    let name = format!("trackway_test_{run}_{}", uuid::Uuid::new_v4().simple());
     settings.database.url = SecretString::from(format!("{}/{name}", server_url()));
     settings.server.listen = "127.0.0.1:0".parse().unwrap();
     settings.server.max_body_bytes = 64 * 1024;
