@@ -1,12 +1,11 @@
 //! `JsonBody<T>`: the request-body extractor. It insists on a JSON content type and a content
 //! encoding it can read (identity, gzip or deflate), refuses bodies over the configured size —
 //! counted after decompression — and bodies that take longer than the configured time to
-//! arrive, refuses documents nested deeper than [`MAX_DEPTH`], and turns every serde failure
+//! arrive, refuses documents nested too deep ([`nesting`]), and turns every serde failure
 //! into a precise 400 that names the offending field (`UnknownField`, `InvalidFieldType`,
 //! `InvalidJson`, `NestedTooDeep`).
 
 use std::future::Future;
-use std::ops::Range;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -19,13 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-
-/// Objects and arrays a request document may nest, its outermost object counting as one.
-/// Stored documents sit a few levels deeper inside payloads and the statements that read
-/// them (a trigger's `LineItem` inside the payload's `LineItems`, a `ConfigData` inside the
-/// matches), so this keeps everything stored far below serde_json's own limit of 128, past
-/// which a stored document could no longer be read back.
-pub const MAX_DEPTH: usize = 32;
+use super::nesting::{self, MAX_DEPTH};
 
 /// What a request body may be: at most `max_bytes` (decompressed), arriving within `timeout`.
 /// From `server.max_body_bytes` and `server.body_timeout_seconds`.
@@ -44,11 +37,8 @@ impl Default for BodyLimits {
     }
 }
 
-/// How deep a batch body may nest: its documents are checked against [`MAX_DEPTH`] one by one
-/// ([`check_depth`]), so that one too deep is refused alone. Below serde_json's 128.
-pub const BATCH_MAX_DEPTH: usize = 100;
-
-/// A JSON request body decoded into `T`, nesting at most `MAX` levels.
+/// A JSON request body decoded into `T`, nesting at most `MAX` levels (a batch's allows more,
+/// and holds each of its documents to [`MAX_DEPTH`] alone).
 pub struct JsonBody<T, const MAX: usize = MAX_DEPTH>(pub T);
 
 impl<T: DeserializeOwned + 'static, const MAX: usize> FromRequest for JsonBody<T, MAX> {
@@ -180,9 +170,7 @@ pub fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// As [`decode_slice`], refusing a document that nests more than `max_depth` levels.
 fn decode_nested<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result<T, ApiError> {
-    if let Some(path) = too_deep(bytes, max_depth) {
-        return Err(nested_too_deep(&render(&path), max_depth));
-    }
+    nesting::check_text(bytes, max_depth)?;
     if contains_escaped_nul(bytes) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -209,122 +197,6 @@ fn contains_escaped_nul(bytes: &[u8]) -> bool {
     bytes.windows(6).enumerate().any(|(at, window)| {
         window == b"\\u0000" && bytes[..at].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
     })
-}
-
-fn nested_too_deep(field: &str, max_depth: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "NestedTooDeep",
-        format!("{field} nests objects and arrays deeper than the {max_depth} levels a document may have."),
-        Some(json!({ "Field": field, "MaxDepth": max_depth })),
-    )
-}
-
-/// One step of the way to a value: a field of an object, or an element of an array.
-enum Step<'a> {
-    Field(std::borrow::Cow<'a, str>),
-    Element(usize),
-}
-
-/// A way to a value as fields are named elsewhere (`LineItem.xp.a[0]`); `(body)` for the
-/// document itself.
-fn render(path: &[Step]) -> String {
-    let mut rendered = String::new();
-    for step in path {
-        match step {
-            Step::Field(name) => {
-                if !rendered.is_empty() {
-                    rendered.push('.');
-                }
-                rendered.push_str(name);
-            }
-            Step::Element(index) => rendered.push_str(&format!("[{index}]")),
-        }
-    }
-    if rendered.is_empty() {
-        "(body)".to_owned()
-    } else {
-        rendered
-    }
-}
-
-/// The way to the first object or array of a JSON text nested more than `max` deep. Only
-/// nesting is looked at, in one pass; syntax is serde's to judge.
-fn too_deep(bytes: &[u8], max: usize) -> Option<Vec<Step<'_>>> {
-    /// An open object (with its last key, and whether a key comes next) or array.
-    enum Open {
-        Object { key: Range<usize>, key_next: bool },
-        Array { index: usize },
-    }
-    let mut open: Vec<Open> = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        match bytes[at] {
-            b'"' => {
-                let start = at + 1;
-                at += 1;
-                while at < bytes.len() && bytes[at] != b'"' {
-                    at += if bytes[at] == b'\\' { 2 } else { 1 };
-                }
-                if let Some(Open::Object { key, key_next }) = open.last_mut() {
-                    if *key_next {
-                        *key = start..at.min(bytes.len());
-                        *key_next = false;
-                    }
-                }
-            }
-            b'{' | b'[' if open.len() == max => {
-                let path = open.iter().map(|o| match o {
-                    Open::Object { key, .. } => Step::Field(String::from_utf8_lossy(&bytes[key.clone()])),
-                    Open::Array { index } => Step::Element(*index),
-                });
-                return Some(path.collect());
-            }
-            b'{' => open.push(Open::Object {
-                key: 0..0,
-                key_next: true,
-            }),
-            b'[' => open.push(Open::Array { index: 0 }),
-            b'}' | b']' => {
-                open.pop();
-            }
-            b',' => match open.last_mut() {
-                Some(Open::Object { key_next, .. }) => *key_next = true,
-                Some(Open::Array { index }) => *index += 1,
-                None => {}
-            },
-            _ => {}
-        }
-        at += 1;
-    }
-    None
-}
-
-/// Refuses an already-parsed document (an item of a batch) nested more than [`MAX_DEPTH`].
-pub fn check_depth(document: &Value) -> Result<(), ApiError> {
-    /// Whether `value` opens more than `left` levels; if so, `path` leads to the first
-    /// container past them.
-    fn too_deep<'a>(value: &'a Value, left: usize, path: &mut Vec<Step<'a>>) -> bool {
-        let mut below = |step: Step<'a>, child: &'a Value| {
-            path.push(step);
-            let deep = too_deep(child, left - 1, path);
-            if !deep {
-                path.pop();
-            }
-            deep
-        };
-        match value {
-            Value::Object(_) | Value::Array(_) if left == 0 => true,
-            Value::Object(fields) => fields.iter().any(|(k, v)| below(Step::Field(k.into()), v)),
-            Value::Array(items) => items.iter().enumerate().any(|(i, v)| below(Step::Element(i), v)),
-            _ => false,
-        }
-    }
-    let mut path = Vec::new();
-    if too_deep(document, MAX_DEPTH, &mut path) {
-        return Err(nested_too_deep(&render(&path), MAX_DEPTH));
-    }
-    Ok(())
 }
 
 /// Converts an already-parsed JSON object (a merged PATCH document) into `T`.
@@ -423,53 +295,5 @@ mod tests {
         assert_eq!(err["ErrorCode"], "InvalidFieldType");
         assert_eq!(err["Data"]["Field"], "Enabled");
         assert_eq!(error_of("[1,2]")["Data"]["Field"], "(body)");
-    }
-
-    /// `{"LineItem":{"xp":[[…]]}}` with `levels` objects and arrays in all.
-    fn nested(levels: usize) -> String {
-        let arrays = levels - 2;
-        format!(
-            r#"{{"LineItem":{{"xp":{}{}}}}}"#,
-            "[".repeat(arrays),
-            "]".repeat(arrays)
-        )
-    }
-
-    #[test]
-    fn a_document_may_nest_to_the_limit_and_not_one_level_more() {
-        assert!(too_deep(nested(MAX_DEPTH).as_bytes(), MAX_DEPTH).is_none());
-        let past = nested(MAX_DEPTH + 1);
-        let path = too_deep(past.as_bytes(), MAX_DEPTH).expect("too deep");
-        let expected = format!("LineItem.xp{}", "[0]".repeat(MAX_DEPTH - 2));
-        assert_eq!(render(&path), expected);
-        let err = serde_json::to_value(
-            decode_slice::<Value>(nested(MAX_DEPTH + 1).as_bytes())
-                .unwrap_err()
-                .body(),
-        )
-        .unwrap();
-        assert_eq!(err["Errors"][0]["ErrorCode"], "NestedTooDeep");
-        assert_eq!(err["Errors"][0]["Data"]["Field"], expected);
-    }
-
-    #[test]
-    fn the_way_to_a_deep_value_names_keys_and_indexes_and_skips_strings() {
-        let text = r#"{"a":"{[{[","b":[1,{"c":{}},{"d\"e":{"f":[[]]}}]}"#;
-        assert_eq!(render(&too_deep(text.as_bytes(), 5).unwrap()), r#"b[2].d\"e.f[0]"#);
-        assert!(too_deep(text.as_bytes(), 6).is_none());
-        assert_eq!(render(&too_deep(b"[[]]", 1).unwrap()), "[0]");
-        assert_eq!(render(&too_deep(b"{}", 0).unwrap()), "(body)");
-    }
-
-    #[test]
-    fn parsed_documents_are_held_to_the_same_limit() {
-        let at_limit: Value = serde_json::from_str(&nested(MAX_DEPTH)).unwrap();
-        assert!(check_depth(&at_limit).is_ok());
-        let past: Value = serde_json::from_str(&nested(MAX_DEPTH + 1)).unwrap();
-        let err = serde_json::to_value(check_depth(&past).unwrap_err().body()).unwrap();
-        assert_eq!(
-            err["Errors"][0]["Data"]["Field"],
-            format!("LineItem.xp{}", "[0]".repeat(MAX_DEPTH - 2))
-        );
     }
 }

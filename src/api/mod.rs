@@ -1,6 +1,7 @@
 //! The HTTP API: actix handlers, one file per resource, and the pieces every handler shares —
-//! authentication ([`auth`]), the JSON body extractor ([`json`]), OrderCloud-shaped errors
-//! ([`error`]), list responses ([`list`]) and case-insensitive routing ([`paths`]).
+//! authentication ([`auth`]), the JSON body extractor ([`json`]) and its nesting limit
+//! ([`nesting`]), OrderCloud-shaped errors ([`error`]), list responses ([`list`]) and
+//! case-insensitive routing ([`paths`]).
 //! Handlers parse into domain types and call `storage`; they never write SQL.
 
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod error_config;
 pub mod health;
 pub mod json;
 pub mod list;
+pub mod nesting;
 pub mod openapi;
 pub mod paths;
 pub mod records;

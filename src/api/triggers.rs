@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 
 use super::auth::{Authorized, SendTriggers};
 use super::error::{ApiError, ErrorBody};
-use super::json::{check_depth, decode_value, JsonBody, BATCH_MAX_DEPTH};
+use super::json::{decode_value, JsonBody};
+use super::nesting::{self, BATCH_MAX_DEPTH};
 use super::{method_not_allowed, AppState};
 use crate::domain::trigger::{Trigger, TriggerDoc};
 use crate::storage::ingest::{self, TriggerOut};
@@ -132,7 +133,7 @@ pub async fn batch(
     let outcomes = futures_util::future::join_all(triggers.into_iter().map(|item| {
         let (auth, state) = (&auth, &state);
         async move {
-            check_depth(&item)?;
+            nesting::check_value(&item)?;
             let doc = decode_value::<TriggerDoc>(item)?;
             accept(auth, state, &doc).await
         }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use trackway::api::json::MAX_DEPTH;
+use trackway::api::nesting::MAX_DEPTH;
 use trackway::domain::Role;
 
 use crate::helpers::{fresh_settings, TestApp};
