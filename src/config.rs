@@ -96,7 +96,7 @@ impl DeliverySettings {
     }
 }
 
-/// Group commit of triggers: see `storage::ingest`.
+/// Group commit of triggers: see `ingest`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestSettings {

@@ -8,7 +8,10 @@
 //! # Layout
 //! - [`domain`] — pure types (IDs, event types, targets, policies, list options); parsing of
 //!   untrusted input happens here and only here. No I/O.
-//! - [`storage`] — PostgreSQL, one module per aggregate; maps named constraints to errors.
+//! - [`ingest`] — accepting triggers, from a parsed trigger to its 202: the group-commit
+//!   batcher, hydration of a batch, the handover of new deliveries to this process's workers.
+//! - [`storage`] — PostgreSQL, one module per aggregate (the trigger batch's read and write
+//!   statements in `storage::ingest`); maps named constraints to errors.
 //! - [`api`] — actix-web handlers, one file per resource, plus auth, errors and the OpenAPI spec.
 //! - [`delivery`] — the engine: workers that take new deliveries straight from the ingest
 //!   writers (or claim them from the queue), send and record them, each request holding one of
@@ -31,6 +34,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod domain;
+pub mod ingest;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

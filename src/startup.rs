@@ -23,8 +23,8 @@ use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::delivery::{Dispatcher, Workers};
+use crate::ingest::{Handoff, Ingester};
 use crate::storage;
-use crate::storage::ingest::{Handoff, Ingester};
 
 pub struct Application {
     port: u16,

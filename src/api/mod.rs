@@ -35,7 +35,7 @@ use crate::delivery::Dispatcher;
 
 use crate::domain::merge::merge_patch;
 use crate::domain::{Invalids, ResourceId};
-use crate::storage::ingest::Ingester;
+use crate::ingest::Ingester;
 use crate::storage::Saved;
 use error::ApiError;
 

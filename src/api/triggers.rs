@@ -14,7 +14,7 @@ use super::json::{decode_value, JsonBody};
 use super::nesting::{self, BATCH_MAX_DEPTH};
 use super::{method_not_allowed, AppState};
 use crate::domain::trigger::{Trigger, TriggerDoc};
-use crate::storage::ingest::{self, TriggerOut};
+use crate::ingest::{self, TriggerOut};
 
 pub const MAX_BATCH: usize = 500;
 

@@ -1,6 +1,6 @@
 //! The background worker: a pipeline rather than batch-and-wait. Deliveries reach it two ways:
 //! handed over by the ingest writers as soon as their batch committed (the usual way, when
-//! there is room: see `storage::ingest::handoff`), or claimed from the queue (retries, and
+//! there is room: see `ingest::handoff`), or claimed from the queue (retries, and
 //! whatever found no room). Each attempt runs as its own task in a slot, and a recorder
 //! writes finished outcomes in batches. A slot is held only by its own request, and each
 //! target may hold at most its DeliveryPolicy's `MaxInFlight` slots, so a slow or timing-out
@@ -17,8 +17,10 @@ use super::slots::{ClaimView, TargetKey};
 use super::Dispatcher;
 use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
 use crate::domain::targets::TargetKind;
-use crate::storage::deliveries::{self, Claimed, ConfigNow, InFlight, Outcome};
-use crate::storage::ingest::{HandedOver, Handoff, Place, Queued, CHANNEL};
+use crate::ingest::{HandedOver, Handoff, Place, Queued};
+use crate::storage::deliveries::{self, Claimed, InFlight, Outcome};
+use crate::storage::delivery_configs::ConfigNow;
+use crate::storage::ingest::CHANNEL;
 use crate::storage::StorageError;
 
 /// Outcomes written in one transaction at most.

@@ -11,11 +11,12 @@ use sqlx::postgres::{PgTypeInfo, PgValueRef};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres};
 
+use super::delivery_configs::ConfigNow;
 use super::entities::Writes;
-use super::ingest::{disabled_reason, new_event_id, store, NewDelivery, NewEvent};
+use super::ingest::{new_event_id, store, NewDelivery, NewEvent};
 use super::StorageError;
-use crate::domain::delivery_config::{DeliveryPolicyDoc, DEFAULT_MAX_IN_FLIGHT};
-use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
+use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
+use crate::domain::targets::DeliveryTargetsDoc;
 
 /// The event type of the notices sent to the ErrorConfig's DeliveryConfig.
 pub const FAILURE_NOTICE: &str = "DeliveryFailed";
@@ -35,27 +36,6 @@ pub struct Claimed {
     /// This attempt's number, and the fencing token for recording its outcome.
     pub attempts: i32,
     pub payload: Json<Value>,
-}
-
-/// The DeliveryConfig of claimed deliveries, as it is now (secrets included).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ConfigNow {
-    pub id: String,
-    pub enabled: bool,
-    pub targets: Json<DeliveryTargetsDoc>,
-    pub policy: Json<DeliveryPolicyDoc>,
-    pub disabled_targets: Json<Map<String, Value>>,
-}
-
-impl ConfigNow {
-    pub fn disabled_reason(&self, target: TargetKind) -> Option<String> {
-        disabled_reason(&self.disabled_targets.0, target)
-    }
-
-    /// Requests in flight at once to each of its targets, from each instance.
-    pub fn max_in_flight(&self) -> u32 {
-        self.policy.0.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)
-    }
 }
 
 #[derive(Debug, Default)]

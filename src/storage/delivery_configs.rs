@@ -1,13 +1,14 @@
 //! DeliveryConfigs: the `delivery_configs` table.
 
+use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::listing::{self, Column, Page};
 use super::{classify, Reference, SaveError, Saved, StorageError};
-use crate::domain::delivery_config::DeliveryPolicyDoc;
+use crate::domain::delivery_config::{DeliveryPolicyDoc, DEFAULT_MAX_IN_FLIGHT};
 use crate::domain::listing::{FieldKind, ListField, ListQuery};
-use crate::domain::targets::DeliveryTargetsDoc;
+use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
 use crate::domain::{DeliveryConfig, DeliveryConfigDoc, ResourceId};
 
 const COLUMNS: &[Column] = &[
@@ -44,6 +45,35 @@ const COLUMNS: &[Column] = &[
         sql: "targets->'Http'->>'Endpoint'",
     },
 ];
+
+/// The DeliveryConfig of claimed deliveries, as it is now (secrets included).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConfigNow {
+    pub id: String,
+    pub enabled: bool,
+    pub targets: Json<DeliveryTargetsDoc>,
+    pub policy: Json<DeliveryPolicyDoc>,
+    pub disabled_targets: Json<Map<String, Value>>,
+}
+
+impl ConfigNow {
+    pub fn disabled_reason(&self, target: TargetKind) -> Option<String> {
+        disabled_reason(&self.disabled_targets.0, target)
+    }
+
+    /// Requests in flight at once to each of its targets, from each instance.
+    pub fn max_in_flight(&self) -> u32 {
+        self.policy.0.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)
+    }
+}
+
+/// Why a target is switched off, if it is.
+pub fn disabled_reason(disabled: &Map<String, Value>, target: TargetKind) -> Option<String> {
+    disabled.get(target.as_str()).map(|d| {
+        let reason = d.get("Reason").and_then(Value::as_str).unwrap_or("disabled");
+        format!("{target} target is disabled: {reason}")
+    })
+}
 
 const SELECT: &str = "SELECT id, name, enabled, targets, policy, disabled_targets";
 

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use trackway::config::Settings;
 use trackway::domain::trigger::Trigger;
 use trackway::domain::Role;
-use trackway::storage::ingest::Ingester;
+use trackway::ingest::Ingester;
 
 use crate::helpers::{self, TestApp};
 use crate::receiver::Receiver;

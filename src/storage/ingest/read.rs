@@ -14,13 +14,13 @@ use crate::domain::hydration::{self, Snapshot, UserContext};
 use crate::domain::targets::DeliveryTargetsDoc;
 use crate::domain::trigger::Trigger;
 use crate::domain::{EventType, ResourceId};
-use crate::storage::deliveries::ConfigNow;
+use crate::storage::delivery_configs::ConfigNow;
 use crate::storage::entities::Writes;
 
 type Doc = Map<String, Value>;
 
 /// One trigger's view of the store, after the batch's writes.
-pub(super) struct Read {
+pub(crate) struct Read {
     pub snapshot: Snapshot,
     pub user: UserContext,
     pub matches: Vec<Match>,
@@ -28,7 +28,7 @@ pub(super) struct Read {
 
 /// What the store holds for one trigger, before its batch's writes: [`view`] applies them.
 #[derive(sqlx::FromRow)]
-pub(super) struct Stored {
+pub(crate) struct Stored {
     order_doc: Option<Json<Doc>>,
     line_items: Json<Vec<Doc>>,
     products: Json<Vec<Doc>>,
@@ -52,7 +52,7 @@ impl Stored {
 /// A TrackingEvent that matches the trigger, with its DeliveryConfig's targets.
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(super) struct Match {
+pub(crate) struct Match {
     pub id: String,
     pub name: String,
     pub config_data: Option<Value>,
@@ -119,7 +119,7 @@ ORDER BY t.n";
 
 /// Reads in one statement what the store holds for every trigger, before `writes` — the
 /// entities the triggers carry — are made.
-pub(super) async fn read(
+pub(crate) async fn read(
     conn: &mut PgConnection,
     triggers: &[&Trigger],
     writes: &Writes<'_>,
@@ -171,7 +171,7 @@ fn order_id(trigger: &Trigger) -> Option<&ResourceId> {
 }
 
 /// A trigger's view once `writes` are made, from what the store held before.
-pub(super) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Read {
+pub(crate) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Read {
     let order = order_id(trigger).map(ResourceId::as_str);
     let stored_items = stored.line_items.0;
     let removed = removed_line_item(trigger, &stored_items);

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::handoff::Taken;
 use super::{new_delivery_id, CHANNEL};
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
 use crate::storage::add;
+use crate::storage::delivery_configs::disabled_reason;
 use crate::storage::entities::{Writes, WRITE_CTES};
 
 /// A delivery to create.
@@ -22,9 +22,9 @@ pub(crate) struct NewDelivery {
     pub tracking_event: Value,
     /// Set when the target is disabled: the delivery is recorded as failed with this reason.
     pub disabled: Option<String>,
-    /// What this process's running workers made of it: when they took it at once, it is
-    /// stored leased to them.
-    pub taken: Option<Taken>,
+    /// Until when this process's running workers hold it, when they took it at once: it is
+    /// then stored leased to them, its first attempt begun.
+    pub leased_until: Option<DateTime<Utc>>,
 }
 
 impl NewDelivery {
@@ -47,26 +47,10 @@ impl NewDelivery {
                 target,
                 tracking_event: tracking_event.clone(),
                 disabled: disabled_reason(disabled, target),
-                taken: None,
+                leased_until: None,
             })
             .collect()
     }
-
-    /// Until when the workers that took it hold it, if they did.
-    fn lease_until(&self) -> Option<DateTime<Utc>> {
-        match &self.taken {
-            Some(Taken::Leased { until, .. }) => Some(*until),
-            _ => None,
-        }
-    }
-}
-
-/// Why a target is switched off, if it is.
-pub(crate) fn disabled_reason(disabled: &Map<String, Value>, target: TargetKind) -> Option<String> {
-    disabled.get(target.as_str()).map(|d| {
-        let reason = d.get("Reason").and_then(Value::as_str).unwrap_or("disabled");
-        format!("{target} target is disabled: {reason}")
-    })
 }
 
 /// An event to store.
@@ -169,11 +153,11 @@ pub(crate) async fn store<'a>(
         &mut args,
         wake && deliveries
             .iter()
-            .any(|(_, d)| d.disabled.is_none() && d.lease_until().is_none()),
+            .any(|(_, d)| d.disabled.is_none() && d.leased_until.is_none()),
     )?;
     add(
         &mut args,
-        deliveries.iter().map(|(_, d)| d.lease_until()).collect::<Vec<_>>(),
+        deliveries.iter().map(|(_, d)| d.leased_until).collect::<Vec<_>>(),
     )?;
     sqlx::query_with(STORE_SQL.as_str(), args).execute(conn).await?;
     Ok(())

@@ -17,9 +17,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::NewDelivery;
 use crate::domain::targets::TargetKind;
-use crate::storage::deliveries::{Claimed, ConfigNow};
+use crate::storage::deliveries::Claimed;
+use crate::storage::delivery_configs::ConfigNow;
+use crate::storage::ingest::NewDelivery;
 
 /// This process's running delivery workers, as the ingest writers see them.
 pub trait Handoff: Send + Sync {
@@ -56,35 +57,39 @@ pub struct Queued {
 }
 
 /// What the running workers made of a new delivery.
-pub(crate) enum Taken {
-    /// Leased to them until `until`, to be handed over once committed.
-    Leased {
-        until: DateTime<Utc>,
-        config: Arc<ConfigNow>,
-        place: Place,
-    },
+pub(super) enum Taken {
+    /// Leased to them (its `leased_until` set), to be handed over once committed.
+    Leased { config: Arc<ConfigNow>, place: Place },
     /// Queued: they had no room.
     NoRoom(Arc<ConfigNow>),
 }
 
 /// Reserves a place for each delivery that can be sent (its target not disabled), as far as
-/// the workers have room, leased until `until`.
+/// the workers have room, leased until `until`; returns what the workers made of each.
 pub(super) fn reserve(
     handoff: &dyn Handoff,
     deliveries: &mut [NewDelivery],
     config: &Arc<ConfigNow>,
     until: DateTime<Utc>,
-) {
-    for delivery in deliveries.iter_mut().filter(|d| d.disabled.is_none()) {
-        delivery.taken = Some(match handoff.reserve(config, delivery.target) {
-            Some(place) => Taken::Leased {
-                until,
-                config: config.clone(),
-                place,
-            },
+) -> Vec<Option<Taken>> {
+    let mut taken = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries.iter_mut() {
+        if delivery.disabled.is_some() {
+            taken.push(None);
+            continue;
+        }
+        taken.push(Some(match handoff.reserve(config, delivery.target) {
+            Some(place) => {
+                delivery.leased_until = Some(until);
+                Taken::Leased {
+                    config: config.clone(),
+                    place,
+                }
+            }
             None => Taken::NoRoom(config.clone()),
-        });
+        }));
     }
+    taken
 }
 
 /// A committed event's deliveries as the workers took them: those handed over, ready to
@@ -93,13 +98,13 @@ pub(super) fn taken(
     event_id: &str,
     event_type: &str,
     payload: Value,
-    deliveries: Vec<NewDelivery>,
+    deliveries: impl Iterator<Item = (NewDelivery, Option<Taken>)>,
     queued: &mut Vec<Queued>,
 ) -> Vec<HandedOver> {
     let mut over = Vec::new();
-    for delivery in deliveries {
-        match delivery.taken {
-            Some(Taken::Leased { config, place, .. }) => over.push(HandedOver {
+    for (delivery, taken) in deliveries {
+        match taken {
+            Some(Taken::Leased { config, place }) => over.push(HandedOver {
                 delivery: Claimed {
                     id: delivery.id,
                     event_id: event_id.to_owned(),

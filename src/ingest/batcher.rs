@@ -18,7 +18,8 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
-use super::{accept_together, Accepted, Handoff};
+use super::accept::{accept_together, Accepted};
+use super::Handoff;
 use crate::clock::Clock;
 use crate::config::IngestSettings;
 use crate::domain::trigger::Trigger;

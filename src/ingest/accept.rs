@@ -1,0 +1,255 @@
+//! Accepting a batch of triggers: each trigger's view of the store is read, its payload
+//! hydrated and its deliveries listed, then the batch's entities, events and deliveries are
+//! written in one statement ([`crate::storage::ingest`]), and the deliveries the workers have
+//! room for are handed to them ([`super::handoff`]).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+
+use super::handoff::{self, Handoff, Taken};
+use crate::domain::hydration::{self, MissingEntity, UserContext};
+use crate::domain::targets::TargetKind;
+use crate::domain::trigger::Trigger;
+use crate::domain::EventType;
+use crate::storage::entities::Writes;
+use crate::storage::idempotency_key_taken;
+use crate::storage::ingest::{self as statements, new_event_id, Match, NewDelivery, NewEvent, Read};
+
+/// The 202 body of an accepted trigger.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct TriggerOut {
+    /// The event's ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub deliveries: Vec<DeliveryRef>,
+    pub missing_entities: Vec<MissingEntity>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeliveryRef {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "TrackingEventID")]
+    pub tracking_event_id: String,
+    #[serde(rename = "DeliveryConfigID")]
+    pub delivery_config_id: String,
+    pub target: TargetKind,
+}
+
+/// An accepted trigger's response, and whether it is a replay of an earlier acceptance.
+#[derive(Debug)]
+pub struct Accepted {
+    pub body: Value,
+    pub replayed: bool,
+}
+
+/// A trigger's event, built from its view of the store, ready to be stored.
+struct Prepared {
+    event_id: String,
+    payload: Value,
+    /// The 202 body.
+    body: Value,
+    user: UserContext,
+    deliveries: Vec<NewDelivery>,
+    /// What this process's workers made of each delivery, in the same order.
+    taken: Vec<Option<Taken>>,
+}
+
+/// Accepts `triggers` together, in two statements whatever their number: every trigger's view
+/// of the store, matching TrackingEvents and earlier acceptance read, then the entities they
+/// carry written and the events and their deliveries stored (and the workers notified) — one
+/// statement, so it commits entirely or not at all, with no transaction around it. Returns one
+/// acceptance per trigger, in order. Each trigger's view includes the others' writes, so they
+/// must not touch the same order, user, visitor or product version ([`super::batcher`] sees
+/// to it).
+///
+/// A trigger whose idempotency key is taken is answered with the first acceptance's response
+/// and nothing of it is kept, not even its entities; the others are read again without it. A
+/// key taken by another process between the read and the write fails the write, and the batch
+/// is read again.
+pub(super) async fn accept_together(
+    pool: &PgPool,
+    triggers: &[&Trigger],
+    now: DateTime<Utc>,
+    handoff: Option<&dyn Handoff>,
+) -> Result<Vec<Accepted>, sqlx::Error> {
+    let lease = handoff.filter(|h| h.running()).map(|h| (h, now + h.lease()));
+    let mut answers: Vec<Option<Accepted>> = triggers.iter().map(|_| None).collect();
+    let mut conn = pool.acquire().await?;
+    loop {
+        let pending: Vec<usize> = (0..triggers.len()).filter(|&i| answers[i].is_none()).collect();
+        if pending.is_empty() {
+            break;
+        }
+        let batch: Vec<&Trigger> = pending.iter().map(|&i| triggers[i]).collect();
+        let writes = carried_entities(&batch);
+        let mut stored = statements::read(&mut conn, &batch, &writes).await?;
+        let mut replayed = false;
+        for (&i, stored) in pending.iter().zip(&mut stored) {
+            if let Some(body) = stored.take_replay() {
+                answers[i] = Some(Accepted { body, replayed: true });
+                replayed = true;
+            }
+        }
+        if replayed {
+            // The rest were read with the repeats' writes, which are not made.
+            continue;
+        }
+        let prepared = batch
+            .iter()
+            .zip(stored)
+            .map(|(trigger, stored)| prepare(trigger, statements::view(trigger, stored, &writes), now, lease))
+            .collect::<Result<Vec<_>, _>>()?;
+        let events: Vec<_> = batch
+            .iter()
+            .zip(&prepared)
+            .map(|(trigger, p)| (new_event(trigger, p, now), p.deliveries.as_slice()))
+            .collect();
+        // Running workers had no room for the deliveries they did not take; a place coming
+        // free wakes them, so a notification would only make them look in vain.
+        match statements::store(&mut conn, &writes, &events, now, lease.is_none()).await {
+            Ok(()) => {}
+            Err(err) if idempotency_key_taken(&err) => continue,
+            Err(err) => return Err(err),
+        }
+        let (mut over, mut queued) = (Vec::new(), Vec::new());
+        for (i, p) in pending.into_iter().zip(prepared) {
+            let event_type = triggers[i].event_type.as_str();
+            over.extend(handoff::taken(
+                &p.event_id,
+                event_type,
+                p.payload,
+                p.deliveries.into_iter().zip(p.taken),
+                &mut queued,
+            ));
+            answers[i] = Some(Accepted {
+                body: p.body,
+                replayed: false,
+            });
+        }
+        if let Some(handoff) = handoff {
+            handoff.committed(over, queued);
+        }
+    }
+    Ok(answers.into_iter().flatten().collect())
+}
+
+/// The entities the triggers carry, to be written together.
+fn carried_entities<'t>(triggers: &[&'t Trigger]) -> Writes<'t> {
+    let mut writes = Writes::default();
+    for &trigger in triggers {
+        writes.users.extend(trigger.user.iter());
+        writes.products.extend(trigger.products.iter());
+        if let Some(order) = &trigger.order {
+            let user = order.reference("FromUserID").or_else(|| trigger.user_id.clone());
+            writes.orders.push((order, user));
+        }
+        if let Some(order_id) = &trigger.order_id {
+            let removed = trigger.event_type == EventType::LineItemRemoved;
+            writes.line_items.extend(
+                trigger
+                    .line_items
+                    .iter()
+                    .chain(trigger.line_item.iter().filter(|_| !removed))
+                    .map(|item| (order_id, item)),
+            );
+            if let (true, Some(id)) = (removed, &trigger.line_item_id) {
+                writes.remove_line_items.push((order_id, id));
+            }
+        }
+        if let (EventType::UserLoggedIn, Some(anonymous), Some(user)) =
+            (trigger.event_type, &trigger.anonymous_id, &trigger.user_id)
+        {
+            writes.identities.push((anonymous, user));
+        }
+    }
+    writes
+}
+
+/// Hydrates a trigger's payload from its view and lists the deliveries it makes, leased to
+/// the workers until the given time as far as they have room.
+fn prepare(
+    trigger: &Trigger,
+    read: Read,
+    now: DateTime<Utc>,
+    lease: Option<(&dyn Handoff, DateTime<Utc>)>,
+) -> Result<Prepared, sqlx::Error> {
+    let event_id = new_event_id();
+    let (payload, missing) = hydration::hydrate(&event_id, trigger, now, &read.snapshot, &read.user);
+    let (deliveries, taken) = new_deliveries(read.matches, lease);
+    let out = TriggerOut {
+        id: event_id.clone(),
+        deliveries: deliveries
+            .iter()
+            .map(|d| DeliveryRef {
+                id: d.id.clone(),
+                tracking_event_id: d.tracking_event_id.clone(),
+                delivery_config_id: d.delivery_config_id.clone(),
+                target: d.target,
+            })
+            .collect(),
+        missing_entities: missing,
+    };
+    let body = serde_json::to_value(&out).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    Ok(Prepared {
+        event_id,
+        payload,
+        body,
+        user: read.user,
+        deliveries,
+        taken,
+    })
+}
+
+fn new_event<'a>(trigger: &'a Trigger, prepared: &'a Prepared, now: DateTime<Utc>) -> NewEvent<'a> {
+    NewEvent {
+        id: &prepared.event_id,
+        event_type: trigger.event_type.as_str(),
+        client_id: trigger.client_id.as_str(),
+        idempotency_key: trigger.idempotency_key.as_deref(),
+        user_id: prepared.user.id.as_deref(),
+        anonymous_id: prepared.user.anonymous_id.as_deref(),
+        payload: &prepared.payload,
+        response: &prepared.body,
+        occurred_at: trigger.occurred_at.unwrap_or(now),
+    }
+}
+
+/// One delivery per matching TrackingEvent and target of its DeliveryConfig, and what the
+/// running workers (if any) made of each.
+fn new_deliveries(
+    matches: Vec<Match>,
+    lease: Option<(&dyn Handoff, DateTime<Utc>)>,
+) -> (Vec<NewDelivery>, Vec<Option<Taken>>) {
+    let (mut all, mut taken) = (Vec::new(), Vec::new());
+    for m in matches {
+        let tracking_event = json!({"ID": m.id, "Name": m.name, "ConfigData": m.config_data});
+        let mut deliveries = NewDelivery::per_target(
+            &m.id,
+            &m.delivery_config_id,
+            &tracking_event,
+            &m.targets,
+            &m.disabled_targets,
+        );
+        match lease {
+            Some((handoff, until)) => {
+                taken.extend(handoff::reserve(
+                    handoff,
+                    &mut deliveries,
+                    &Arc::new(m.into_config()),
+                    until,
+                ));
+            }
+            None => taken.extend(deliveries.iter().map(|_| None)),
+        }
+        all.extend(deliveries);
+    }
+    (all, taken)
+}
