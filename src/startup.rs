@@ -65,7 +65,10 @@ impl Application {
             dispatcher: dispatcher.clone(),
             triggers_in_progress: Arc::new(tokio::sync::Semaphore::new(settings.server.max_concurrent_triggers)),
             ingest: Ingester::start(ingest_pool, clock.clone(), &settings.ingest, handoff),
-            api_keys: KeyCache::new(Duration::from_secs(settings.server.api_key_cache_seconds)),
+            api_keys: KeyCache::new(
+                Duration::from_secs(settings.server.api_key_cache_seconds),
+                clock.clone(),
+            ),
         };
         let server = serve(listener, state, settings)?;
         let (stop_workers, stopped) = watch::channel(false);

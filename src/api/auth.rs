@@ -7,17 +7,19 @@ use std::collections::HashMap;
 use std::future::{ready, Ready};
 use std::marker::PhantomData;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::clock::Clock;
 use crate::domain::api_key::{token_hash, ApiKey};
 use crate::domain::Role;
 use crate::storage;
@@ -48,34 +50,41 @@ pub async fn authenticate(
 /// Live API keys recently found, by token hash, so that a busy sender does not cost a database
 /// round trip per request. An entry is trusted for `server.api_key_cache_seconds`: a key
 /// revoked (by `trackway keys revoke`, possibly in another process) stops working within that
-/// time. Unknown tokens are never cached.
+/// time (by the server's [`Clock`], which tests move). Unknown tokens are never cached.
 pub struct KeyCache {
-    ttl: Duration,
-    keys: Mutex<HashMap<[u8; 32], (ApiKey, Instant)>>,
+    ttl: chrono::Duration,
+    clock: Clock,
+    keys: Mutex<HashMap<TokenHash, (ApiKey, DateTime<Utc>)>>,
 }
 
+/// SHA-256 of a token, as keys are stored and looked up.
+type TokenHash = [u8; 32];
+
 impl KeyCache {
-    pub fn new(ttl: Duration) -> KeyCache {
+    pub fn new(ttl: Duration, clock: Clock) -> KeyCache {
         KeyCache {
-            ttl,
+            ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
+            clock,
             keys: Mutex::default(),
         }
     }
 
-    fn get(&self, hash: &[u8; 32]) -> Option<ApiKey> {
+    fn get(&self, hash: &TokenHash) -> Option<ApiKey> {
+        let now = self.clock.now();
         let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         keys.get(hash)
-            .filter(|(_, found)| found.elapsed() < self.ttl)
+            .filter(|(_, found)| now - *found < self.ttl)
             .map(|(key, _)| key.clone())
     }
 
-    fn put(&self, hash: [u8; 32], key: &ApiKey) {
+    fn put(&self, hash: TokenHash, key: &ApiKey) {
         if self.ttl.is_zero() {
             return;
         }
+        let now = self.clock.now();
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        keys.retain(|_, (_, found)| found.elapsed() < self.ttl);
-        keys.insert(hash, (key.clone(), Instant::now()));
+        keys.retain(|_, (_, found)| now - *found < self.ttl);
+        keys.insert(hash, (key.clone(), now));
     }
 }
 

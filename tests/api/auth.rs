@@ -233,7 +233,7 @@ async fn a_revoked_key_stops_working_within_the_cache_time() {
             .execute(&app.pool)
             .await
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(seconds * 1000 + 100)).await;
+        app.advance(std::time::Duration::from_millis(seconds * 1000 + 100));
         let reply = app.call(Method::GET, path, Some(Role::FullAccess), None).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "cache of {seconds} s");
         assert_eq!(reply.error_code(), "InvalidToken");

@@ -67,8 +67,9 @@ async fn keys_create_prints_a_working_token_on_its_last_line() {
         .await
         .unwrap();
     assert!(revoked.status.success());
-    // The running server trusts a key it found for `server.api_key_cache_seconds` (1).
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The running server trusts a key it found for `server.api_key_cache_seconds` (1), by its
+    // clock.
+    app.advance(std::time::Duration::from_millis(1100));
     let reply = app.client.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
     let again = trackway()
