@@ -12,6 +12,7 @@ use super::json::JsonBody;
 use super::list::{ListPage, ListParams};
 use super::{created, merged, method_not_allowed, path_id, query_pairs, saved_response, AppState};
 use crate::delivery::TestOutcome;
+use crate::domain::attempt::FailureKind;
 use crate::domain::listing::ListQuery;
 use crate::domain::targets::TargetKind;
 use crate::domain::{DeliveryConfig, DeliveryConfigDoc};
@@ -235,8 +236,8 @@ pub struct TestResultOut {
     pub reason: Option<String>,
     /// The destination's HTTP status, when it answered.
     pub status_code: Option<u16>,
-    /// Timeout, Dns, Connect, Tls, ForbiddenAddress, Redirect, Status, Rejected, Request or Config.
-    pub error_kind: Option<&'static str>,
+    /// Why the request failed, when it did.
+    pub error_kind: Option<FailureKind>,
     pub error_message: Option<String>,
     /// The start of the destination's answer (at most `delivery.max_response_bytes`).
     pub response_body: Option<String>,
@@ -253,7 +254,7 @@ impl TestResultOut {
                 skipped: false,
                 reason: None,
                 status_code: result.status_code,
-                error_kind: result.failure.as_ref().map(|(kind, _)| kind.as_str()),
+                error_kind: result.failure.as_ref().map(|(kind, _)| *kind),
                 error_message: result.failure.map(|(_, message)| message),
                 response_body: result.response_body,
                 duration_ms: result.duration.as_secs_f64() * 1e3,
@@ -325,7 +326,7 @@ mod tests {
         let out = TestResultOut::new(TargetKind::Segment, TestOutcome::Sent(refused));
         assert!(!out.success && !out.skipped, "{out:?}");
         assert_eq!(out.status_code, Some(400));
-        assert_eq!(out.error_kind, Some("Rejected"));
+        assert_eq!(out.error_kind, Some(FailureKind::Rejected));
         assert_eq!(out.response_body.as_deref(), Some("bad"));
         let connect = AttemptResult::failed(FailureKind::Connect, "refused");
         let out = TestResultOut::new(TargetKind::Http, TestOutcome::Sent(connect));

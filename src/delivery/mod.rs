@@ -182,7 +182,7 @@ impl Dispatcher {
             tracing::warn!(delivery = %delivery.id, target = %delivery.target, reason, "delivery failed for good");
         }
         let (error_kind, error_message) = match result.failure {
-            Some((kind, message)) => (Some(kind.as_str()), Some(message)),
+            Some((kind, message)) => (Some(kind), Some(message)),
             None => (None, None),
         };
         Outcome {
@@ -207,7 +207,7 @@ impl Dispatcher {
             started_at: self.clock.now(),
             duration_ms: 0.0,
             status_code: None,
-            error_kind: Some(FailureKind::Unreadable.as_str()),
+            error_kind: Some(FailureKind::Unreadable),
             error_message: Some(reason.clone()),
             response_body: None,
             next: Next::Failed {

@@ -4,9 +4,15 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use super::retry::{next_delay, Failure};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// The same list is the CHECK on `delivery_attempts.error_kind` (tests/api/schema.rs compares
+// them) and, through ToSchema, the enum of every `ErrorKind` in the OpenAPI document.
+/// Why an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 pub enum FailureKind {
     /// No complete response within the timeout.
     Timeout,
@@ -36,6 +42,25 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    pub const ALL: [FailureKind; 12] = [
+        FailureKind::Timeout,
+        FailureKind::Dns,
+        FailureKind::Connect,
+        FailureKind::Tls,
+        FailureKind::ForbiddenAddress,
+        FailureKind::Redirect,
+        FailureKind::Status,
+        FailureKind::Rejected,
+        FailureKind::Request,
+        FailureKind::Config,
+        FailureKind::Unreadable,
+        FailureKind::Interrupted,
+    ];
+
+    pub fn parse(text: &str) -> Option<FailureKind> {
+        FailureKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureKind::Timeout => "Timeout",
@@ -183,6 +208,15 @@ pub fn decide(result: &AttemptResult, schedule: &[Duration], attempts_made: u32,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_failure_kind_reads_back_as_itself_and_serializes_as_its_name() {
+        for kind in FailureKind::ALL {
+            assert_eq!(FailureKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        assert_eq!(FailureKind::parse("BodyTooLarge"), None);
+    }
 
     fn status(code: u16) -> AttemptResult {
         AttemptResult {

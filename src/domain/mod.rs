@@ -4,6 +4,7 @@
 
 pub mod api_key;
 pub mod attempt;
+pub mod delivery;
 pub mod delivery_config;
 pub mod event_type;
 pub mod hydration;

@@ -15,6 +15,8 @@ use super::delivery_configs::ConfigNow;
 use super::entities::Writes;
 use super::ingest::{new_event_id, store, NewDelivery, NewEvent};
 use super::StorageError;
+use crate::domain::attempt::FailureKind;
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
 use crate::domain::targets::DeliveryTargetsDoc;
 
@@ -268,7 +270,7 @@ pub async fn interrupt(
              WHERE d.id = t.id AND d.attempts = t.attempt AND d.lease_until IS NOT NULL
              RETURNING d.id)
          INSERT INTO delivery_attempts (delivery_id, n, started_at, duration_ms, error_kind, error_message)
-         SELECT t.id, t.attempt, t.started, 1000 * extract(epoch FROM $1 - t.started), 'Interrupted', $5
+         SELECT t.id, t.attempt, t.started, 1000 * extract(epoch FROM $1 - t.started), $6, $5
          FROM unnest($2::text[], $3::int[], $4::timestamptz[]) AS t(id, attempt, started)
          JOIN released r ON r.id = t.id
          ON CONFLICT ON CONSTRAINT delivery_attempts_pkey DO NOTHING",
@@ -278,6 +280,7 @@ pub async fn interrupt(
     .bind(&attempts)
     .bind(&started)
     .bind("Trackway shut down while the request was in flight; the destination may or may not have received it")
+    .bind(FailureKind::Interrupted)
     .execute(pool)
     .await?;
     Ok(())
@@ -290,7 +293,7 @@ pub struct Outcome {
     pub started_at: DateTime<Utc>,
     pub duration_ms: f64,
     pub status_code: Option<i32>,
-    pub error_kind: Option<&'static str>,
+    pub error_kind: Option<FailureKind>,
     pub error_message: Option<String>,
     pub response_body: Option<String>,
     pub next: Next,
@@ -346,16 +349,16 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], now: DateTime<Utc>) -> 
     let started: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.started_at).collect();
     let durations: Vec<f64> = outcomes.iter().map(|o| o.duration_ms).collect();
     let codes: Vec<Option<i32>> = outcomes.iter().map(|o| o.status_code).collect();
-    let kinds: Vec<Option<&str>> = outcomes.iter().map(|o| o.error_kind).collect();
+    let kinds: Vec<Option<FailureKind>> = outcomes.iter().map(|o| o.error_kind).collect();
     let messages: Vec<Option<&str>> = outcomes.iter().map(|o| o.error_message.as_deref()).collect();
     let bodies: Vec<Option<&str>> = outcomes.iter().map(|o| o.response_body.as_deref()).collect();
-    let statuses: Vec<&str> = outcomes
+    let statuses: Vec<DeliveryStatus> = outcomes
         .iter()
         .map(|o| match o.next {
-            Next::Succeeded => "Succeeded",
-            Next::RetryAt(_) => "Pending",
-            Next::Failed { .. } => "Failed",
-            Next::Skipped(_) => "Skipped",
+            Next::Succeeded => DeliveryStatus::Succeeded,
+            Next::RetryAt(_) => DeliveryStatus::Pending,
+            Next::Failed { .. } => DeliveryStatus::Failed,
+            Next::Skipped(_) => DeliveryStatus::Skipped,
         })
         .collect();
     let next_at: Vec<DateTime<Utc>> = outcomes

@@ -9,6 +9,8 @@ use utoipa::ToSchema;
 use super::ingest::CHANNEL;
 use super::listing::{self, Column, Page};
 use super::StorageError;
+use crate::domain::attempt::FailureKind;
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::listing::{FieldKind, ListField, ListQuery};
 
 const COLUMNS: &[Column] = &[
@@ -86,7 +88,7 @@ pub struct DeliveryOut {
     pub delivery_config_id: String,
     pub target: String,
     /// Pending (queued or in flight), Succeeded, Failed (dead letter) or Skipped.
-    pub status: String,
+    pub status: DeliveryStatus,
     #[sqlx(rename = "attempts")]
     pub attempt_count: i32,
     /// When the next attempt is due (Pending only).
@@ -113,9 +115,8 @@ pub struct AttemptOut {
     pub started_at: DateTime<Utc>,
     pub duration_ms: f64,
     pub status_code: Option<i32>,
-    /// Timeout, Dns, Connect, Tls, ForbiddenAddress, Redirect, Status, Rejected, Request, Config,
-    /// Unreadable or Interrupted.
-    pub error_kind: Option<String>,
+    /// Why the attempt failed, when it did.
+    pub error_kind: Option<FailureKind>,
     pub error_message: Option<String>,
     /// The start of the response body (at most `delivery.max_response_bytes`).
     pub response_body: Option<String>,
@@ -170,14 +171,14 @@ pub enum RetryOutcome {
 /// numbering continues; the retry schedule, if spent, allows this one attempt.
 pub async fn retry(pool: &PgPool, id: &str, now: DateTime<Utc>) -> Result<RetryOutcome, StorageError> {
     let mut tx = pool.begin().await?;
-    let state: Option<(String, Option<DateTime<Utc>>)> =
+    let state: Option<(DeliveryStatus, Option<DateTime<Utc>>)> =
         sqlx::query_as("SELECT status, lease_until FROM deliveries WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
     match state {
         None => return Ok(RetryOutcome::NotFound),
-        Some((status, Some(lease))) if status == "Pending" && lease > now => return Ok(RetryOutcome::InFlight),
+        Some((DeliveryStatus::Pending, Some(lease))) if lease > now => return Ok(RetryOutcome::InFlight),
         Some(_) => {}
     }
     sqlx::query(

@@ -11,6 +11,7 @@ pub mod error_config;
 pub mod events;
 pub mod ingest;
 pub mod listing;
+mod text_enums;
 pub mod tracking_events;
 
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};

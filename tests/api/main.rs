@@ -16,6 +16,7 @@ mod network_guard;
 mod processes;
 mod receiver;
 mod records;
+mod schema;
 mod test_deliveries;
 mod tracking_events;
 mod triggers;

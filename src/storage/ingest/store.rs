@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
 use super::{new_delivery_id, CHANNEL};
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
 use crate::storage::add;
 use crate::storage::delivery_configs::disabled_reason;
@@ -107,7 +108,13 @@ pub(crate) async fn store<'a>(
         .collect();
     let delivery_column =
         |column: fn(&NewDelivery) -> &str| deliveries.iter().map(|(_, d)| column(d)).collect::<Vec<_>>();
-    let status = |d: &NewDelivery| if d.disabled.is_some() { "Failed" } else { "Pending" };
+    let status = |d: &NewDelivery| {
+        if d.disabled.is_some() {
+            DeliveryStatus::Failed.as_str()
+        } else {
+            DeliveryStatus::Pending.as_str()
+        }
+    };
     let mut args = writes.arguments()?;
     add(&mut args, event_column(|e| Some(e.id)))?;
     add(&mut args, event_column(|e| Some(e.event_type)))?;
