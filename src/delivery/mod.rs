@@ -145,11 +145,7 @@ impl Dispatcher {
             Ok((_, Rendered::Skip(reason))) => (AttemptResult::skipped(&reason), Some(reason)),
             Err(failure) => (failure, None),
         };
-        let breaker = self.capacity.observe(
-            &(delivery.delivery_config_id.clone(), delivery.target.clone()),
-            result.health(),
-            sent,
-        );
+        let breaker = self.capacity.observe(&delivery.target_key(), result.health(), sent);
         let attempts_made = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
         let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
         let mut next = match skipped {
@@ -249,8 +245,7 @@ impl Dispatcher {
                 delivery.delivery_config_id
             ))
         })?;
-        let kind = TargetKind::parse(&delivery.target)
-            .ok_or_else(|| config_error(format!("unknown target {}", delivery.target)))?;
+        let kind = delivery.target;
         if let Some(reason) = config.disabled_reason(kind) {
             return Err(config_error(reason));
         }

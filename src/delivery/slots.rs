@@ -20,9 +20,7 @@ use tokio::time::Instant;
 
 use super::breaker::{Allows, Breaker, BreakerPolicy, Change};
 use crate::domain::attempt::Health;
-
-/// A target: (DeliveryConfig ID, target kind).
-pub(crate) type TargetKey = (String, String);
+use crate::domain::targets::TargetKey;
 
 pub(crate) struct Capacity {
     slots: Arc<Semaphore>,
@@ -181,7 +179,7 @@ impl Capacity {
             load.breakers.remove(key);
         }
         drop(load);
-        let (config, target) = key;
+        let TargetKey { config, kind: target } = key;
         match change {
             Some(Change::Opened { open_for, down_for }) => tracing::warn!(
                 delivery_config = %config, %target,
@@ -261,8 +259,9 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
-    fn key(target: &str) -> TargetKey {
-        ("config".to_owned(), target.to_owned())
+    /// The Http target of DeliveryConfig `config`.
+    fn key(config: &str) -> TargetKey {
+        TargetKey::new(config, crate::domain::targets::TargetKind::Http)
     }
 
     const BREAKER: BreakerPolicy = BreakerPolicy {

@@ -13,10 +13,10 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use tokio::sync::{mpsc, watch};
 
-use super::slots::{ClaimView, TargetKey};
+use super::slots::ClaimView;
 use super::Dispatcher;
 use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
-use crate::domain::targets::TargetKind;
+use crate::domain::targets::{TargetKey, TargetKind};
 use crate::ingest::{HandedOver, Handoff, Place, Queued};
 use crate::storage::deliveries::{self, Claimed, InFlight, Outcome};
 use crate::storage::delivery_configs::ConfigNow;
@@ -47,10 +47,6 @@ async fn listen(dispatcher: &Dispatcher) -> Option<PgListener> {
             None
         }
     }
-}
-
-fn key(delivery_config_id: &str, target: &str) -> TargetKey {
-    (delivery_config_id.to_owned(), target.to_owned())
 }
 
 impl Dispatcher {
@@ -139,9 +135,8 @@ impl Dispatcher {
         let taken: Vec<InFlight> = in_flight
             .keys()
             .chain(limits.keys().filter(|key| !in_flight.contains_key(*key)))
-            .map(|key @ (delivery_config_id, target)| InFlight {
-                delivery_config_id: delivery_config_id.clone(),
-                target: target.clone(),
+            .map(|key| InFlight {
+                key: key.clone(),
                 requests: count(in_flight.get(key).copied().unwrap_or(0)),
                 cap: limits.get(key).copied().map(count),
             })
@@ -151,7 +146,7 @@ impl Dispatcher {
         let claimed = batch.deliveries.len() + batch.unreadable.len();
         let mut claimed_of: HashMap<TargetKey, u32> = HashMap::new();
         for d in &batch.deliveries {
-            *claimed_of.entry(key(&d.delivery_config_id, &d.target)).or_default() += 1;
+            *claimed_of.entry(d.target_key()).or_default() += 1;
         }
         for (key, max) in waiting {
             let room = max.saturating_sub(in_flight.get(&key).copied().unwrap_or(0));
@@ -171,10 +166,7 @@ impl Dispatcher {
             let max = config
                 .as_deref()
                 .map_or(DEFAULT_MAX_IN_FLIGHT, ConfigNow::max_in_flight);
-            match self
-                .capacity
-                .try_reserve(key(&delivery.delivery_config_id, &delivery.target), max)
-            {
+            match self.capacity.try_reserve(delivery.target_key(), max) {
                 Some(slot) => self.launch(delivery, config, slot, outcomes.clone()),
                 None => no_room.push(delivery),
             }
@@ -228,13 +220,13 @@ impl Handoff for Workers {
         let slot = self
             .0
             .capacity
-            .try_hand_over(key(&config.id, target.as_str()), config.max_in_flight())?;
+            .try_hand_over(TargetKey::new(&config.id, target), config.max_in_flight())?;
         Some(Box::new(slot))
     }
 
     fn committed(&self, handed_over: Vec<HandedOver>, queued: Vec<Queued>) {
         for Queued { config, target } in queued {
-            let key = key(&config.id, target.as_str());
+            let key = TargetKey::new(&config.id, target);
             self.0.capacity.queued(key, config.max_in_flight());
         }
         if handed_over.is_empty() {

@@ -111,7 +111,7 @@ pub(super) fn taken(
                     event_type: event_type.to_owned(),
                     tracking_event_id: delivery.tracking_event_id,
                     delivery_config_id: delivery.delivery_config_id,
-                    target: delivery.target.as_str().to_owned(),
+                    target: delivery.target,
                     tracking_event: Json(delivery.tracking_event),
                     attempts: 1,
                     payload: Json(Value::Null),

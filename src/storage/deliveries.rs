@@ -18,7 +18,7 @@ use super::StorageError;
 use crate::domain::attempt::FailureKind;
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
-use crate::domain::targets::DeliveryTargetsDoc;
+use crate::domain::targets::{DeliveryTargetsDoc, TargetKey, TargetKind};
 
 /// The event type of the notices sent to the ErrorConfig's DeliveryConfig.
 pub const FAILURE_NOTICE: &str = "DeliveryFailed";
@@ -33,11 +33,18 @@ pub struct Claimed {
     pub event_type: String,
     pub tracking_event_id: String,
     pub delivery_config_id: String,
-    pub target: String,
+    pub target: TargetKind,
     pub tracking_event: Json<Value>,
     /// This attempt's number, and the fencing token for recording its outcome.
     pub attempts: i32,
     pub payload: Json<Value>,
+}
+
+impl Claimed {
+    /// The target it goes to.
+    pub fn target_key(&self) -> TargetKey {
+        TargetKey::new(&self.delivery_config_id, self.target)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +76,11 @@ impl ClaimedRow {
     /// none).
     fn into_claimed(self) -> (Claimed, Option<String>) {
         let mut unreadable = None;
+        // Only Trackway writes the column: an unknown kind is a row this version cannot read.
+        let target = TargetKind::parse(&self.target).unwrap_or_else(|| {
+            unreadable = Some(format!("its target {:?} is not a kind of target", self.target));
+            TargetKind::Http
+        });
         let mut readable = |document: Readable, what: &str| {
             document.0.unwrap_or_else(|err| {
                 unreadable.get_or_insert_with(|| format!("{what} cannot be read: {err}"));
@@ -83,7 +95,7 @@ impl ClaimedRow {
             event_type: self.event_type,
             tracking_event_id: self.tracking_event_id,
             delivery_config_id: self.delivery_config_id,
-            target: self.target,
+            target,
             tracking_event: Json(tracking_event),
             attempts: self.attempts,
             payload: Json(payload),
@@ -159,8 +171,7 @@ RETURNING d.id, d.event_id, e.event_type, d.tracking_event_id, d.delivery_config
 /// may be listed for its cap alone, with no request in flight).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlight {
-    pub delivery_config_id: String,
-    pub target: String,
+    pub key: TargetKey,
     pub requests: i32,
     /// A cap lower than `MaxInFlight` for now (the target's circuit breaker is open: 0, or
     /// 1 for a probe).
@@ -184,8 +195,8 @@ pub async fn claim(
     in_flight: &[InFlight],
 ) -> Result<Batch, StorageError> {
     let lease_until = now + lease;
-    let configs: Vec<&str> = in_flight.iter().map(|f| f.delivery_config_id.as_str()).collect();
-    let targets: Vec<&str> = in_flight.iter().map(|f| f.target.as_str()).collect();
+    let configs: Vec<&str> = in_flight.iter().map(|f| f.key.config.as_str()).collect();
+    let targets: Vec<&str> = in_flight.iter().map(|f| f.key.kind.as_str()).collect();
     let requests: Vec<i32> = in_flight.iter().map(|f| f.requests).collect();
     let caps: Vec<Option<i32>> = in_flight.iter().map(|f| f.cap).collect();
     let rows: Vec<ClaimedRow> = sqlx::query_as(CLAIM_SQL)
@@ -423,7 +434,7 @@ async fn disable(
          WHERE id = $1",
     )
     .bind(&delivery.delivery_config_id)
-    .bind(&delivery.target)
+    .bind(delivery.target.as_str())
     .bind(reason)
     .bind(now)
     .bind(&delivery.id)

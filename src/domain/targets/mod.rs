@@ -22,6 +22,24 @@ pub const SEND_DEFAULT_ENDPOINT: &str = "https://t.stat-track.com";
 /// Segment's HTTP Tracking API, used when a Segment target names no `Endpoint`.
 pub const SEGMENT_DEFAULT_ENDPOINT: &str = "https://api.segment.io";
 
+/// One target of one DeliveryConfig: what requests in flight, waiting queues and circuit
+/// breakers are counted per.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetKey {
+    /// The DeliveryConfig's ID.
+    pub config: String,
+    pub kind: TargetKind,
+}
+
+impl TargetKey {
+    pub fn new(config: &str, kind: TargetKind) -> TargetKey {
+        TargetKey {
+            config: config.to_owned(),
+            kind,
+        }
+    }
+}
+
 /// The kinds of target, by their field name in `DeliveryTargets`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum TargetKind {
