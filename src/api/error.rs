@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::domain::{Invalids, Role};
+use crate::ingest::IngestError;
 use crate::storage::{self, SaveError, StorageError};
 
 /// `{"Errors":[...]}`: the body of every 4xx and 5xx response.
@@ -201,6 +202,9 @@ impl ResponseError for ApiError {
     }
 }
 
+const CONNECTION_LOST: &str =
+    "The connection to the database was lost before the request completed; nothing was stored. Retry shortly.";
+
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
         match err {
@@ -240,13 +244,25 @@ impl From<StorageError> for ApiError {
             }
             StorageError::Database(err) if storage::unavailable(&err) => {
                 tracing::warn!(error = %err, "database connection lost");
-                ApiError::unavailable(
-                    "The connection to the database was lost before the request completed; nothing was stored. \
-                     Retry shortly.",
-                )
-                .with_retry_after(1)
+                ApiError::unavailable(CONNECTION_LOST).with_retry_after(1)
             }
             StorageError::Database(err) => ApiError::internal(anyhow::Error::new(err).context("database")),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(err: IngestError) -> Self {
+        match err {
+            IngestError::Stopped => {
+                ApiError::unavailable("Trackway is shutting down; nothing was stored. Retry shortly.")
+                    .with_retry_after(1)
+            }
+            IngestError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable while accepting triggers");
+                ApiError::unavailable(CONNECTION_LOST).with_retry_after(1)
+            }
+            IngestError::Storage(err) => err.into(),
         }
     }
 }

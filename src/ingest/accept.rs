@@ -106,7 +106,7 @@ pub(super) async fn accept_together(
             .iter()
             .zip(stored)
             .map(|(trigger, stored)| prepare(trigger, statements::view(trigger, stored, &writes), now, lease))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Vec<_>>();
         let events: Vec<_> = batch
             .iter()
             .zip(&prepared)
@@ -180,7 +180,7 @@ fn prepare(
     read: Read,
     now: DateTime<Utc>,
     lease: Option<(&dyn Handoff, DateTime<Utc>)>,
-) -> Result<Prepared, sqlx::Error> {
+) -> Prepared {
     let event_id = new_event_id();
     let (payload, missing) = hydration::hydrate(&event_id, trigger, now, &read.snapshot, &read.user);
     let (deliveries, taken) = new_deliveries(read.matches, lease);
@@ -197,15 +197,16 @@ fn prepare(
             .collect(),
         missing_entities: missing,
     };
-    let body = serde_json::to_value(&out).map_err(|e| sqlx::Error::Decode(e.into()))?;
-    Ok(Prepared {
+    // Strings, lists and unit enums only: serialising cannot fail.
+    let body = serde_json::to_value(&out).expect("a TriggerOut serialises");
+    Prepared {
         event_id,
         payload,
         body,
         user: read.user,
         deliveries,
         taken,
-    })
+    }
 }
 
 fn new_event<'a>(trigger: &'a Trigger, prepared: &'a Prepared, now: DateTime<Utc>) -> NewEvent<'a> {

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 use super::accept::{accept_together, Accepted};
 use super::Handoff;
+use super::IngestError;
 use crate::clock::Clock;
 use crate::config::IngestSettings;
 use crate::domain::trigger::Trigger;
@@ -33,7 +34,7 @@ pub struct Ingester {
 struct Submission {
     trigger: Trigger,
     footprint: Footprint,
-    reply: oneshot::Sender<Result<Accepted, StorageError>>,
+    reply: oneshot::Sender<Result<Accepted, IngestError>>,
 }
 
 impl Ingester {
@@ -62,20 +63,16 @@ impl Ingester {
     }
 
     /// Accepts `trigger` with whichever others are waiting; returns once its batch committed.
-    pub async fn accept(&self, trigger: Trigger) -> Result<Accepted, StorageError> {
+    pub async fn accept(&self, trigger: Trigger) -> Result<Accepted, IngestError> {
         let (reply, answer) = oneshot::channel();
         let submission = Submission {
             footprint: Footprint::of(&trigger),
             trigger,
             reply,
         };
-        self.queue.send(submission).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.queue.send(submission).await.map_err(|_| IngestError::Stopped)?;
+        answer.await.map_err(|_| IngestError::Stopped)?
     }
-}
-
-fn stopped() -> StorageError {
-    StorageError::Database(sqlx::Error::PoolClosed)
 }
 
 /// What a trigger touches that another trigger of the same batch must not.
@@ -316,17 +313,23 @@ impl Writer {
                         .accept(&[&submission.trigger])
                         .await
                         .map(|mut accepted| accepted.remove(0))
-                        .map_err(StorageError::from);
+                        .map_err(|err| IngestError::Storage(StorageError::Database(err)));
                     let _ = submission.reply.send(accepted);
                 }
             }
+            Err(err) if unavailable(&err) => {
+                // Nothing of the batch was stored; each of its triggers is told so.
+                let err = Arc::new(err);
+                for submission in batch {
+                    let _ = submission.reply.send(Err(IngestError::Unavailable(err.clone())));
+                }
+            }
             Err(err) => {
-                let mut batch = batch.into_iter();
-                if let Some(last) = batch.next_back() {
-                    for submission in batch {
-                        let _ = submission.reply.send(Err(StorageError::Database(copy(&err))));
-                    }
-                    let _ = last.reply.send(Err(StorageError::Database(err)));
+                // A batch of one: larger ones were tried trigger by trigger above.
+                if let Some(submission) = batch.into_iter().next() {
+                    let _ = submission
+                        .reply
+                        .send(Err(IngestError::Storage(StorageError::Database(err))));
                 }
             }
         }
@@ -334,18 +337,5 @@ impl Writer {
 
     async fn accept(&self, triggers: &[&Trigger]) -> Result<Vec<Accepted>, sqlx::Error> {
         accept_together(&self.pool, triggers, self.clock.now(), self.handoff.as_deref()).await
-    }
-}
-
-/// The same failure, for each trigger of a batch that failed as a whole because the database
-/// was unreachable: still a failure of that kind (see [`unavailable`]).
-fn copy(err: &sqlx::Error) -> sqlx::Error {
-    match err {
-        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
-        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
-        other => sqlx::Error::Io(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            other.to_string(),
-        )),
     }
 }

@@ -11,6 +11,24 @@ mod accept;
 mod batcher;
 mod handoff;
 
+use std::sync::Arc;
+
+use crate::storage::StorageError;
+
 pub use accept::{Accepted, DeliveryRef, TriggerOut};
 pub use batcher::Ingester;
 pub use handoff::{HandedOver, Handoff, Place, Queued};
+
+/// Why a trigger was not accepted. In every case nothing of it was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The ingest writers have stopped: the server is shutting down.
+    #[error("the ingest writers have stopped")]
+    Stopped,
+    /// The database could not be reached, or the connection was lost, while the trigger's
+    /// batch was written; shared by every trigger of that batch.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Arc<sqlx::Error>),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

@@ -79,7 +79,7 @@ pub(crate) fn idempotency_key_taken(err: &sqlx::Error) -> bool {
 }
 
 /// Whether `err` says the database could not run the statement at all, rather than refused
-/// it: the connection failed or was closed (SQLSTATE class 08, an I/O or protocol error), the
+/// it: the connection failed or was closed (SQLSTATE class 08, an I/O or TLS error), the
 /// server ended or cancelled the session (class 57: `pg_terminate_backend`, a shutdown) or
 /// lacked the resources (class 53, e.g. too many connections). A statement cut off this way
 /// rolls back, so nothing it wrote was kept; the request may be retried.
@@ -87,7 +87,6 @@ pub fn unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
