@@ -13,11 +13,11 @@
 //! - [`storage`] — PostgreSQL, one module per aggregate (the trigger batch's read and write
 //!   statements in `storage::ingest`); maps named constraints to errors.
 //! - [`api`] — actix-web handlers, one file per resource, plus auth, errors and the OpenAPI spec.
-//! - [`delivery`] — the engine: workers that take new deliveries straight from the ingest
-//!   writers (or claim them from the queue), send and record them, each request holding one of
-//!   a bounded number of places per process and per target, and a circuit breaker per target
-//!   that stops sending to a destination found down; the outbound client and its network
-//!   guard; one module per target.
+//! - [`delivery`] — the engine, read top-down in `engine` (workers take new deliveries
+//!   straight from the ingest writers or claim them from the queue, each request holding one
+//!   of a bounded number of places per process and per target), `attempt` (render, send, the
+//!   circuit breaker, the decision of what follows) and `recorder` (outcomes written in
+//!   batches); the outbound client and its network guard; one module per target.
 //! - [`clock`] — time as the engine sees it (manual in tests).
 //! - [`demo`] — the `trackway demo` walkthrough.
 //! - [`config`] — layered settings, validated at boot.

@@ -7,7 +7,14 @@
 //! on it. Both are documented in docs/destinations.md ("Test deliveries").
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::future::join_all;
 use serde_json::{json, Value};
+
+use super::commerce::Rendered;
+use super::{render, Dispatcher};
+use crate::domain::attempt::{AttemptResult, FailureKind};
+use crate::domain::targets::TargetKind;
+use crate::domain::DeliveryConfig;
 
 pub const CLIENT_ID: &str = "trackway-test";
 pub const USER_ID: &str = "trackway-test-user";
@@ -66,6 +73,44 @@ fn date(now: DateTime<Utc>) -> String {
 
 fn tracking_event() -> Value {
     json!({"ID": null, "Name": "Test message", "ConfigData": null})
+}
+
+/// What a test send to one target did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestOutcome {
+    /// A request was made, or refused before it left (the network guard, a config error):
+    /// what it met.
+    Sent(AttemptResult),
+    /// The target cannot express the sample, so nothing was sent: the reason.
+    Skipped(String),
+}
+
+impl Dispatcher {
+    /// Sends a sample to each target of `config` now, outside the queue, all at once: the
+    /// test message to an Http target, a sample `LineItemAdded` to a vendor.
+    pub async fn test(&self, config: &DeliveryConfig, now: DateTime<Utc>) -> Vec<(TargetKind, TestOutcome)> {
+        let id = uuid::Uuid::now_v7().simple();
+        let (event_id, delivery_id) = (format!("evt_test_{id}"), format!("dlv_test_{id}"));
+        let message = test_message(&event_id, config.id.as_str(), now);
+        let event = sample_event(&event_id, now);
+        join_all(config.targets.kinds().into_iter().map(|kind| {
+            let payload = if kind == TargetKind::Http { &message } else { &event };
+            let rendered = render(&config.targets, kind, payload, &delivery_id, now);
+            async move {
+                let outcome = match rendered {
+                    Ok(Rendered::Request(request)) => {
+                        TestOutcome::Sent(self.send(kind, &request, config.policy.timeout).await)
+                    }
+                    Ok(Rendered::Skip(reason)) => TestOutcome::Skipped(reason),
+                    Err(missing) => {
+                        TestOutcome::Sent(AttemptResult::failed(FailureKind::Config, format!("no {missing}")))
+                    }
+                };
+                (kind, outcome)
+            }
+        }))
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -168,11 +168,54 @@ pub enum Health {
 pub enum Decision {
     Succeeded,
     RetryAfter(Duration),
-    /// A dead letter. `disable_target` after a 410 Gone.
+    /// A dead letter. `disable_target` after a 410 Gone, or a destination down for longer
+    /// than the whole schedule.
     Failed {
         reason: String,
         disable_target: bool,
     },
+    /// The target cannot express the event: nothing was sent, nothing will be.
+    Skipped(String),
+}
+
+/// Everything that decides what follows one attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptFacts<'a> {
+    pub result: &'a AttemptResult,
+    /// Why nothing was sent, when the target cannot express the event.
+    pub skipped: Option<&'a str>,
+    /// The DeliveryPolicy's RetrySchedule.
+    pub schedule: &'a [Duration],
+    /// Attempts made so far, this one included.
+    pub attempts_made: u32,
+    /// Where in its ±20 % jitter a retry falls, in -1..=1.
+    pub jitter: f64,
+    /// When this attempt opened its target's circuit breaker: how long the destination has
+    /// been found down.
+    pub breaker_opened_after: Option<Duration>,
+}
+
+/// What follows an attempt, all things considered: a skip is a skip; a failure that opens the
+/// breaker of a destination down for longer than the whole schedule gives the target up (any
+/// delivery tried throughout would be a dead letter by now), as a 410 does; otherwise
+/// [`decide`].
+pub fn after(facts: AttemptFacts) -> Decision {
+    if let Some(reason) = facts.skipped {
+        return Decision::Skipped(reason.to_owned());
+    }
+    if let Some(down_for) = facts.breaker_opened_after {
+        let schedule: Duration = facts.schedule.iter().sum();
+        if !down_for.is_zero() && down_for >= schedule {
+            return Decision::Failed {
+                reason: format!(
+                    "the destination has been down for {} s, longer than its whole RetrySchedule; its target is now disabled",
+                    down_for.as_secs()
+                ),
+                disable_target: true,
+            };
+        }
+    }
+    decide(facts.result, facts.schedule, facts.attempts_made, facts.jitter)
 }
 
 /// Decides what follows `attempts_made` attempts, the last of which returned `result`.
@@ -208,6 +251,50 @@ pub fn decide(result: &AttemptResult, schedule: &[Duration], attempts_made: u32,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SCHEDULE: [Duration; 2] = [Duration::from_secs(5), Duration::from_secs(300)];
+
+    fn facts(result: &AttemptResult) -> AttemptFacts<'_> {
+        AttemptFacts {
+            result,
+            skipped: None,
+            schedule: &SCHEDULE,
+            attempts_made: 1,
+            jitter: 0.0,
+            breaker_opened_after: None,
+        }
+    }
+
+    #[test]
+    fn a_skip_is_a_skip_whatever_else_is_known() {
+        let result = AttemptResult::skipped("no such event");
+        let decision = after(AttemptFacts {
+            skipped: Some("no such event"),
+            ..facts(&result)
+        });
+        assert_eq!(decision, Decision::Skipped("no such event".into()));
+    }
+
+    #[test]
+    fn a_breaker_opened_after_the_whole_schedule_gives_the_target_up() {
+        let down = AttemptResult::failed(FailureKind::Connect, "refused");
+        let at = |down_for: u64| {
+            after(AttemptFacts {
+                breaker_opened_after: Some(Duration::from_secs(down_for)),
+                ..facts(&down)
+            })
+        };
+        assert!(matches!(
+            at(305),
+            Decision::Failed {
+                disable_target: true,
+                ..
+            }
+        ));
+        assert_eq!(at(304), decide(&down, facts(&down).schedule, 1, 0.0));
+        assert_eq!(at(0), Decision::RetryAfter(Duration::from_secs(5)));
+        assert_eq!(after(facts(&down)), Decision::RetryAfter(Duration::from_secs(5)));
+    }
 
     #[test]
     fn each_failure_kind_reads_back_as_itself_and_serializes_as_its_name() {

@@ -1,8 +1,8 @@
-//! The background worker: a pipeline rather than batch-and-wait. Deliveries reach it two ways:
+//! The engine's loop: a pipeline rather than batch-and-wait. Deliveries reach it two ways:
 //! handed over by the ingest writers as soon as their batch committed (the usual way, when
 //! there is room: see `ingest::handoff`), or claimed from the queue (retries, and
-//! whatever found no room). Each attempt runs as its own task in a slot, and a recorder
-//! writes finished outcomes in batches. A slot is held only by its own request, and each
+//! whatever found no room). Each attempt ([`super::attempt`]) runs as its own task in a slot,
+//! and the recorder ([`super::recorder`]) writes finished outcomes in batches. A slot is held only by its own request, and each
 //! target may hold at most its DeliveryPolicy's `MaxInFlight` slots, so a slow or timing-out
 //! destination never delays others.
 
@@ -10,9 +10,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use sqlx::postgres::PgListener;
 use tokio::sync::{mpsc, watch};
 
+use super::recorder::record;
 use super::slots::ClaimView;
 use super::Dispatcher;
 use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
@@ -22,15 +24,6 @@ use crate::storage::deliveries::{self, Claimed, InFlight, Outcome};
 use crate::storage::delivery_configs::ConfigNow;
 use crate::storage::ingest::CHANNEL;
 use crate::storage::StorageError;
-
-/// Outcomes written in one transaction at most.
-const RECORD_BATCH: usize = 512;
-
-/// How long an outcome waits for others to be written with. At a few hundred deliveries a
-/// second, outcomes otherwise come one at a time, each a statement and a commit of its own;
-/// the wait only delays when an attempt shows in the records: its place is free already, and
-/// its lease runs for far longer.
-const RECORD_LINGER: Duration = Duration::from_millis(5);
 
 async fn listen(dispatcher: &Dispatcher) -> Option<PgListener> {
     let mut listener = match PgListener::connect_with(&dispatcher.pool).await {
@@ -109,8 +102,36 @@ impl Dispatcher {
         let _ = recorder.await;
     }
 
-    fn recorder(&self) -> std::sync::MutexGuard<'_, Option<mpsc::WeakUnboundedSender<Outcome>>> {
-        self.recorder.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Delivers every delivery that is due now, batch after batch, and returns how many
+    /// attempts were made. Tests call this directly, with a manual clock.
+    pub async fn deliver_due(&self) -> Result<usize, StorageError> {
+        let mut attempted = 0;
+        loop {
+            let batch = deliveries::claim(
+                &self.pool,
+                self.clock.now(),
+                self.settings.batch_size,
+                self.lease(),
+                &[],
+            )
+            .await?;
+            if batch.deliveries.is_empty() && batch.unreadable.is_empty() {
+                return Ok(attempted);
+            }
+            attempted += batch.deliveries.len() + batch.unreadable.len();
+            let mut outcomes = join_all(batch.deliveries.into_iter().map(|delivery| {
+                let config = batch.configs.get(&delivery.delivery_config_id);
+                self.attempt(delivery, config)
+            }))
+            .await;
+            outcomes.extend(
+                batch
+                    .unreadable
+                    .into_iter()
+                    .map(|(d, reason)| self.unreadable(d, reason)),
+            );
+            deliveries::record(&self.pool, &outcomes, self.clock.now()).await?;
+        }
     }
 
     /// Claims up to `free` due deliveries, as many of each target as it has free slots, and
@@ -187,15 +208,14 @@ impl Dispatcher {
         outcomes: mpsc::UnboundedSender<Outcome>,
     ) {
         let this = self.clone();
-        self.in_flight()
-            .insert(delivery.id.clone(), (delivery.attempts, self.clock.now()));
+        self.started(&delivery);
         tokio::spawn(async move {
             // The attempt moved the payload out of the delivery: it is queued for recording
             // without it.
             let outcome = this.attempt(delivery, config.as_deref()).await;
             let id = outcome.delivery.id.clone();
             let _ = outcomes.send(outcome);
-            this.in_flight().remove(&id);
+            this.finished(&id);
             drop(slot);
         });
     }
@@ -247,25 +267,6 @@ impl Handoff for Workers {
         } in handed_over
         {
             self.0.launch(delivery, Some(config), place, outcomes.clone());
-        }
-    }
-}
-
-/// Writes outcomes as they come: each with those arriving within [`RECORD_LINGER`] of it, many
-/// per statement under load. If writing fails the deliveries stay leased and are attempted
-/// again when their leases run out (at-least-once).
-async fn record(dispatcher: Arc<Dispatcher>, mut received: mpsc::UnboundedReceiver<Outcome>) {
-    while let Some(first) = received.recv().await {
-        let mut batch = vec![first];
-        let until = tokio::time::Instant::now() + RECORD_LINGER;
-        while batch.len() < RECORD_BATCH {
-            match tokio::time::timeout_at(until, received.recv()).await {
-                Ok(Some(outcome)) => batch.push(outcome),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        if let Err(err) = deliveries::record(&dispatcher.pool, &batch, dispatcher.clock.now()).await {
-            tracing::error!(error = ?err, count = batch.len(), "recording outcomes failed; their leases will expire");
         }
     }
 }
