@@ -14,7 +14,7 @@ use super::{render, Dispatcher};
 use crate::domain::attempt::{after, AttemptFacts, AttemptResult, Decision, FailureKind};
 use crate::domain::delivery_config::DeliveryPolicy;
 use crate::domain::hydration::with_tracking_event;
-use crate::domain::targets::{DeliveryTargets, TargetKind};
+use crate::domain::targets::TargetKind;
 use crate::storage::deliveries::{Claimed, Next, Outcome};
 use crate::storage::delivery_configs::ConfigNow;
 
@@ -26,9 +26,8 @@ impl Dispatcher {
         let sent = tokio::time::Instant::now();
         // The payload is not recorded: it is moved into the request, not copied.
         let payload = std::mem::take(&mut delivery.payload.0);
-        let policy = config
-            .and_then(|c| DeliveryPolicy::parse("DeliveryPolicy", Some(&c.policy.0)).ok())
-            .unwrap_or_default();
+        let default_policy = DeliveryPolicy::default();
+        let policy = config.map_or(&default_policy, |c| &c.policy);
         let timeout = policy.timeout.min(self.settings.lease() / 2);
         let (result, skipped) = match self.prepare(&delivery, payload, config, started_at) {
             Ok((kind, Rendered::Request(request))) => (self.send(kind, &request, timeout).await, None),
@@ -114,10 +113,12 @@ impl Dispatcher {
         if let Some(reason) = config.disabled_reason(kind) {
             return Err(config_error(reason));
         }
-        let targets = DeliveryTargets::parse("DeliveryTargets", &config.targets.0)
-            .map_err(|e| config_error(format!("DeliveryConfig {} is invalid: {}", config.id, e.0[0].message)))?;
+        let targets = config
+            .targets
+            .as_ref()
+            .map_err(|invalid| config_error(invalid.clone()))?;
         let payload = with_tracking_event(payload, &delivery.tracking_event.0);
-        render(&targets, kind, &payload, &delivery.id, now)
+        render(targets, kind, &payload, &delivery.id, now)
             .map(|rendered| (kind, rendered))
             .map_err(|missing| config_error(format!("DeliveryConfig {} no longer has {missing}", config.id)))
     }

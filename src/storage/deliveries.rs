@@ -11,7 +11,7 @@ use sqlx::postgres::{PgTypeInfo, PgValueRef};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres};
 
-use super::delivery_configs::ConfigNow;
+use super::delivery_configs::{ConfigNow, ConfigRow};
 use super::entities::Writes;
 use super::ingest::{new_event_id, store, NewDelivery, NewEvent};
 use super::StorageError;
@@ -227,7 +227,7 @@ pub async fn claim(
     let mut ids: Vec<&str> = deliveries.iter().map(|d| d.delivery_config_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let configs: Vec<ConfigNow> = sqlx::query_as(
+    let configs: Vec<ConfigRow> = sqlx::query_as(
         "SELECT id, enabled, targets, policy, disabled_targets FROM delivery_configs WHERE id = ANY($1)",
     )
     .bind(&ids)
@@ -235,7 +235,13 @@ pub async fn claim(
     .await?;
     Ok(Batch {
         deliveries,
-        configs: configs.into_iter().map(|c| (c.id.clone(), c)).collect(),
+        configs: configs
+            .into_iter()
+            .map(|row| {
+                let config = ConfigNow::from(row);
+                (config.id.clone(), config)
+            })
+            .collect(),
         unreadable,
     })
 }

@@ -6,9 +6,9 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::listing::{self, Column, Page};
 use super::{classify, Reference, SaveError, Saved, StorageError};
-use crate::domain::delivery_config::{DeliveryPolicyDoc, DEFAULT_MAX_IN_FLIGHT};
+use crate::domain::delivery_config::{DeliveryPolicy, DeliveryPolicyDoc};
 use crate::domain::listing::{FieldKind, ListField, ListQuery};
-use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
+use crate::domain::targets::{DeliveryTargets, DeliveryTargetsDoc, TargetKind};
 use crate::domain::{DeliveryConfig, DeliveryConfigDoc, ResourceId};
 
 const COLUMNS: &[Column] = &[
@@ -46,24 +46,64 @@ const COLUMNS: &[Column] = &[
     },
 ];
 
-/// The DeliveryConfig of claimed deliveries, as it is now (secrets included).
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// The DeliveryConfig of claimed deliveries, as it is now (secrets included), parsed once for
+/// all the deliveries that go by it.
+#[derive(Debug, Clone)]
 pub struct ConfigNow {
     pub id: String,
     pub enabled: bool,
-    pub targets: Json<DeliveryTargetsDoc>,
-    pub policy: Json<DeliveryPolicyDoc>,
-    pub disabled_targets: Json<Map<String, Value>>,
+    /// Its targets, or why the stored document no longer parses.
+    pub targets: Result<DeliveryTargets, String>,
+    pub policy: DeliveryPolicy,
+    pub disabled_targets: Map<String, Value>,
 }
 
 impl ConfigNow {
+    /// Parses a stored DeliveryConfig's targets and policy (a policy that no longer parses
+    /// gives the defaults).
+    pub fn parse(
+        id: String,
+        enabled: bool,
+        targets: &DeliveryTargetsDoc,
+        policy: &DeliveryPolicyDoc,
+        disabled_targets: Map<String, Value>,
+    ) -> ConfigNow {
+        let targets = DeliveryTargets::parse("DeliveryTargets", targets).map_err(|invalid| {
+            let reason = invalid.0.first().map(|i| i.message.as_str()).unwrap_or("invalid");
+            format!("DeliveryConfig {id} is invalid: {reason}")
+        });
+        ConfigNow {
+            targets,
+            policy: DeliveryPolicy::parse("DeliveryPolicy", Some(policy)).unwrap_or_default(),
+            id,
+            enabled,
+            disabled_targets,
+        }
+    }
+
     pub fn disabled_reason(&self, target: TargetKind) -> Option<String> {
-        disabled_reason(&self.disabled_targets.0, target)
+        disabled_reason(&self.disabled_targets, target)
     }
 
     /// Requests in flight at once to each of its targets, from each instance.
     pub fn max_in_flight(&self) -> u32 {
-        self.policy.0.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)
+        self.policy.max_in_flight
+    }
+}
+
+/// A DeliveryConfig's row, as [`ConfigNow`] is read from.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConfigRow {
+    id: String,
+    enabled: bool,
+    targets: Json<DeliveryTargetsDoc>,
+    policy: Json<DeliveryPolicyDoc>,
+    disabled_targets: Json<Map<String, Value>>,
+}
+
+impl From<ConfigRow> for ConfigNow {
+    fn from(row: ConfigRow) -> ConfigNow {
+        ConfigNow::parse(row.id, row.enabled, &row.targets, &row.policy, row.disabled_targets.0)
     }
 }
 

@@ -65,13 +65,13 @@ pub(crate) struct Match {
 impl Match {
     /// Its DeliveryConfig, as a delivery's attempt reads it.
     pub fn into_config(self) -> ConfigNow {
-        ConfigNow {
-            id: self.delivery_config_id,
-            enabled: true,
-            targets: Json(self.targets),
-            policy: Json(self.policy),
-            disabled_targets: Json(self.disabled_targets),
-        }
+        ConfigNow::parse(
+            self.delivery_config_id,
+            true,
+            &self.targets,
+            &self.policy,
+            self.disabled_targets,
+        )
     }
 }
 
