@@ -9,9 +9,8 @@ use super::auth::{Authorized, SendTriggers};
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::{method_not_allowed, path_id, AppState};
-use crate::domain::id_matching_path;
 use crate::domain::trigger::Entity;
-use crate::domain::{Invalids, ResourceId};
+use crate::domain::ResourceId;
 use crate::storage::entities::{self as store, Keyed};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -52,21 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The document with its ID checked against (or taken from) the URL.
-fn entity(id: &ResourceId, mut doc: Map<String, Value>) -> Result<Entity, ApiError> {
-    let body_id = match doc.get("ID") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            return Err(ApiError::invalid(Invalids::from(crate::domain::Invalid::new(
-                crate::domain::InvalidCode::InvalidId,
-                "ID",
-                "ID must be a string.",
-            ))))
-        }
-    };
-    let id = id_matching_path(body_id.as_deref(), id).map_err(|e| ApiError::invalid(e.into()))?;
-    doc.insert("ID".into(), Value::String(id.to_string()));
-    Ok(Entity { id, doc })
+fn entity(id: &ResourceId, doc: Map<String, Value>) -> Result<Entity, ApiError> {
+    Entity::at_path(id, doc).map_err(|e| ApiError::invalid(e.into()))
 }
 
 fn found(kind: &str, id: &ResourceId, doc: Option<Map<String, Value>>) -> Result<HttpResponse, ApiError> {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::delivery_config::id_matching_path;
 use super::event_type::EventType;
 use super::id::ResourceId;
 use super::validation::{Invalid, InvalidCode, Invalids};
@@ -59,7 +60,20 @@ pub struct TriggerDoc {
     pub xp: Option<Value>,
 }
 
-/// An entity carried by a trigger: its ID and the document as sent.
+/// The ID a document gives itself, in `field`: none (absent or null) or a string.
+fn own_id<'d>(field: &str, doc: &'d Map<String, Value>) -> Result<Option<&'d str>, Invalid> {
+    match doc.get("ID") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) => Ok(Some(id)),
+        Some(_) => Err(Invalid::new(
+            InvalidCode::InvalidId,
+            field,
+            format!("{field} must be a string."),
+        )),
+    }
+}
+
+/// An entity carried by a trigger or PUT on its own: its ID and the document as sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entity {
     pub id: ResourceId,
@@ -67,20 +81,22 @@ pub struct Entity {
 }
 
 impl Entity {
+    /// An entity a trigger carries in `field`: its document must hold its ID.
     fn parse(field: &str, doc: &Map<String, Value>) -> Result<Self, Invalid> {
         let id_field = format!("{field}.ID");
-        let id = match doc.get("ID") {
-            Some(Value::String(id)) => ResourceId::parse(&id_field, id)?,
-            Some(_) => {
-                return Err(Invalid::new(
-                    InvalidCode::InvalidId,
-                    &id_field,
-                    format!("{id_field} must be a string."),
-                ))
-            }
+        let id = match own_id(&id_field, doc)? {
+            Some(id) => ResourceId::parse(&id_field, id)?,
             None => return Err(Invalid::required(&id_field)),
         };
         Ok(Entity { id, doc: doc.clone() })
+    }
+
+    /// An entity PUT at `path_id`: the document's ID, when it gives one, must be the URL's;
+    /// the document is stored with it.
+    pub fn at_path(path_id: &ResourceId, mut doc: Map<String, Value>) -> Result<Self, Invalid> {
+        let id = id_matching_path(own_id("ID", &doc)?, path_id)?;
+        doc.insert("ID".into(), Value::String(id.to_string()));
+        Ok(Entity { id, doc })
     }
 
     /// A string field of the document, when it is a valid ID (`ProductID`, `FromUserID`).
@@ -293,6 +309,24 @@ fn parse_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>,
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_entity_put_at_a_path_takes_its_id_from_the_url_and_refuses_another() {
+        let path = ResourceId::parse("ID", "P1").unwrap();
+        let doc = |id: Option<Value>| Map::from_iter(id.map(|id| ("ID".to_owned(), id)));
+        for given in [None, Some(json!(null)), Some(json!("P1"))] {
+            let entity = Entity::at_path(&path, doc(given)).unwrap();
+            assert_eq!((entity.id.as_str(), &entity.doc["ID"]), ("P1", &json!("P1")));
+        }
+        let refused = |given| Entity::at_path(&path, doc(Some(given))).unwrap_err().code;
+        assert_eq!(refused(json!("P2")), InvalidCode::InvalidId);
+        assert_eq!(refused(json!(7)), InvalidCode::InvalidId);
+        // Carried by a trigger, the same document must name itself.
+        let carried = |given| Entity::parse("Product", &doc(given)).unwrap_err();
+        assert_eq!(carried(Some(json!(null))).code, InvalidCode::Required);
+        assert_eq!(carried(None).code, InvalidCode::Required);
+        assert_eq!(carried(Some(json!(7))).field, "Product.ID");
+    }
 
     fn parse(value: Value) -> Result<Trigger, Vec<(InvalidCode, String)>> {
         let doc: TriggerDoc = serde_json::from_value(value).unwrap();
