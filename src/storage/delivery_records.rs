@@ -2,9 +2,7 @@
 //! attempt, manual retry, and recovery of a DeliveryConfig's dead letters.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgPool;
-use utoipa::ToSchema;
 
 use super::ingest::CHANNEL;
 use super::listing::{self, Column, Page};
@@ -75,16 +73,12 @@ const COLUMNS: &[Column] = &[
 const SELECT: &str = "SELECT id, event_id, tracking_event_id, delivery_config_id, target, status, attempts,
                              next_attempt_at, lease_until, last_status_code, last_error, created_at, updated_at";
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-#[serde(rename_all = "PascalCase")]
-pub struct DeliveryOut {
-    #[serde(rename = "ID")]
+/// A delivery as stored; the API renders it as `api::records::DeliveryRecord`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct DeliveryRecord {
     pub id: String,
-    #[serde(rename = "EventID")]
     pub event_id: String,
-    #[serde(rename = "TrackingEventID")]
     pub tracking_event_id: String,
-    #[serde(rename = "DeliveryConfigID")]
     pub delivery_config_id: String,
     pub target: String,
     /// Pending (queued or in flight), Succeeded, Failed (dead letter) or Skipped.
@@ -103,13 +97,11 @@ pub struct DeliveryOut {
     pub last_updated: DateTime<Utc>,
     /// Every attempt, oldest first (when read by ID).
     #[sqlx(skip)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<Vec<AttemptOut>>,
+    pub attempts: Option<Vec<AttemptRecord>>,
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-#[serde(rename_all = "PascalCase")]
-pub struct AttemptOut {
+#[derive(Debug, sqlx::FromRow)]
+pub struct AttemptRecord {
     #[sqlx(rename = "n")]
     pub number: i32,
     pub started_at: DateTime<Utc>,
@@ -126,19 +118,19 @@ pub fn list_fields() -> Vec<ListField> {
     listing::fields(COLUMNS)
 }
 
-pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<Page<DeliveryOut>, StorageError> {
+pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<Page<DeliveryRecord>, StorageError> {
     Ok(listing::list(pool, SELECT, "deliveries", "id", COLUMNS, query).await?)
 }
 
-pub async fn get(pool: &PgPool, id: &str) -> Result<Option<DeliveryOut>, StorageError> {
-    let delivery: Option<DeliveryOut> = sqlx::query_as(&format!("{SELECT} FROM deliveries WHERE id = $1"))
+pub async fn get(pool: &PgPool, id: &str) -> Result<Option<DeliveryRecord>, StorageError> {
+    let delivery: Option<DeliveryRecord> = sqlx::query_as(&format!("{SELECT} FROM deliveries WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?;
     let Some(mut delivery) = delivery else {
         return Ok(None);
     };
-    let attempts: Vec<AttemptOut> = sqlx::query_as(
+    let attempts: Vec<AttemptRecord> = sqlx::query_as(
         "SELECT n, started_at, duration_ms, status_code, error_kind, error_message, response_body
          FROM delivery_attempts WHERE delivery_id = $1 ORDER BY n",
     )
@@ -150,7 +142,7 @@ pub async fn get(pool: &PgPool, id: &str) -> Result<Option<DeliveryOut>, Storage
 }
 
 /// The deliveries of one event, for its record.
-pub async fn of_event(pool: &PgPool, event_id: &str) -> Result<Vec<DeliveryOut>, StorageError> {
+pub async fn of_event(pool: &PgPool, event_id: &str) -> Result<Vec<DeliveryRecord>, StorageError> {
     Ok(
         sqlx::query_as(&format!("{SELECT} FROM deliveries WHERE event_id = $1 ORDER BY id"))
             .bind(event_id)

@@ -13,6 +13,16 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+impl<T> Page<T> {
+    /// The same page with each item converted.
+    pub fn map<U>(self, convert: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(convert).collect(),
+            total: self.total,
+        }
+    }
+}
+
 /// An API field and the SQL expression it reads.
 pub struct Column {
     pub field: ListField,
