@@ -6,24 +6,18 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{json, Map, Value};
-use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use serde_json::Value;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::PgPool;
 
+use super::column_types::Readable;
+use super::dead_letters;
 use super::delivery_configs::{ConfigNow, ConfigRow};
-use super::entities::Writes;
-use super::ingest::{new_event_id, store, NewDelivery, NewEvent};
 use super::StorageError;
 use crate::domain::attempt::FailureKind;
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
-use crate::domain::targets::{DeliveryTargetsDoc, TargetKey, TargetKind};
-
-/// The event type of the notices sent to the ErrorConfig's DeliveryConfig.
-pub const FAILURE_NOTICE: &str = "DeliveryFailed";
-/// The ClientID failure notices are recorded under.
-pub const NOTICE_CLIENT: &str = "_trackway";
+use crate::domain::targets::{TargetKey, TargetKind};
 
 /// A claimed delivery with everything needed to send it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -101,28 +95,6 @@ impl ClaimedRow {
             payload: Json(payload),
         };
         (claimed, unreadable)
-    }
-}
-
-/// A `jsonb` value read without failing its row: a document the JSON parser refuses is kept
-/// as the parser's error, so that one bad row cannot fail a statement that reads many.
-#[derive(Debug)]
-struct Readable(Result<Value, String>);
-
-impl sqlx::Type<Postgres> for Readable {
-    fn type_info() -> PgTypeInfo {
-        <Json<Value> as sqlx::Type<Postgres>>::type_info()
-    }
-
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <Json<Value> as sqlx::Type<Postgres>>::compatible(ty)
-    }
-}
-
-impl<'r> sqlx::Decode<'r, Postgres> for Readable {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        let document = <Json<Value> as sqlx::Decode<Postgres>>::decode(value);
-        Ok(Readable(document.map(|json| json.0).map_err(|err| err.to_string())))
     }
 }
 
@@ -415,100 +387,13 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], now: DateTime<Utc>) -> 
     for outcome in outcomes.iter().filter(|o| applied.contains(&o.delivery.id)) {
         if let Next::Failed { reason, disable_target } = &outcome.next {
             if *disable_target {
-                disable(&mut tx, &outcome.delivery, reason, now).await?;
+                dead_letters::disable(&mut tx, &outcome.delivery, reason, now).await?;
             }
-            if outcome.delivery.event_type != FAILURE_NOTICE {
-                queue_failure_notice(&mut tx, &outcome.delivery, reason, now).await?;
+            if outcome.delivery.event_type != dead_letters::FAILURE_NOTICE {
+                dead_letters::queue_failure_notice(&mut tx, &outcome.delivery, reason, now).await?;
             }
         }
     }
     tx.commit().await?;
-    Ok(())
-}
-
-async fn disable(
-    conn: &mut PgConnection,
-    delivery: &Claimed,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE delivery_configs
-         SET disabled_targets = disabled_targets || jsonb_build_object($2::text, jsonb_build_object(
-                 'Reason', $3::text, 'DisabledAt', $4::timestamptz, 'DeliveryID', $5::text)),
-             updated_at = $4
-         WHERE id = $1",
-    )
-    .bind(&delivery.delivery_config_id)
-    .bind(delivery.target.as_str())
-    .bind(reason)
-    .bind(now)
-    .bind(&delivery.id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The ErrorConfig's DeliveryConfig, where failure notices go.
-#[derive(sqlx::FromRow)]
-struct NoticeTarget {
-    id: String,
-    targets: Json<DeliveryTargetsDoc>,
-    disabled_targets: Json<Map<String, Value>>,
-}
-
-/// Sends word of a dead letter to the ErrorConfig's DeliveryConfig, if one is set: a
-/// `DeliveryFailed` event with one delivery per target, queued like any other.
-async fn queue_failure_notice(
-    conn: &mut PgConnection,
-    failed: &Claimed,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let target: Option<NoticeTarget> = sqlx::query_as(
-        "SELECT dc.id, dc.targets, dc.disabled_targets
-         FROM error_config ec JOIN delivery_configs dc ON dc.id = ec.delivery_config_id
-         WHERE dc.enabled",
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(NoticeTarget {
-        id: config_id,
-        targets,
-        disabled_targets: disabled,
-    }) = target
-    else {
-        return Ok(());
-    };
-    let event_id = new_event_id();
-    let payload = json!({
-        "ID": event_id,
-        "EventType": FAILURE_NOTICE,
-        "Date": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "Delivery": {
-            "ID": failed.id,
-            "EventID": failed.event_id,
-            "EventType": failed.event_type,
-            "TrackingEventID": failed.tracking_event_id,
-            "DeliveryConfigID": failed.delivery_config_id,
-            "Target": failed.target,
-            "Attempts": failed.attempts,
-            "Reason": reason,
-        },
-    });
-    let tracking_event = json!({"ID": "ErrorConfig", "Name": "ErrorConfig", "ConfigData": null});
-    let deliveries = NewDelivery::per_target("ErrorConfig", &config_id, &tracking_event, &targets, &disabled);
-    let event = NewEvent {
-        id: &event_id,
-        event_type: FAILURE_NOTICE,
-        client_id: NOTICE_CLIENT,
-        idempotency_key: None,
-        user_id: None,
-        anonymous_id: None,
-        payload: &payload,
-        response: &json!({}),
-        occurred_at: now,
-    };
-    store(conn, &Writes::default(), &[(event, &deliveries)], now, true).await?;
     Ok(())
 }

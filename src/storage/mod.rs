@@ -3,6 +3,8 @@
 //! constraints of `migrations/` — mapped here, in [`classify`], and nowhere else.
 
 pub mod api_keys;
+mod column_types;
+pub mod dead_letters;
 pub mod deliveries;
 pub mod delivery_configs;
 pub mod delivery_records;
@@ -11,7 +13,6 @@ pub mod error_config;
 pub mod events;
 pub mod ingest;
 pub mod listing;
-mod text_enums;
 pub mod tracking_events;
 
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
