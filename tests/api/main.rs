@@ -1,6 +1,7 @@
 //! Black-box tests through HTTP against a real PostgreSQL: one database per test.
 
 mod auth;
+mod batches;
 mod cli;
 mod delivery;
 mod delivery_configs;
