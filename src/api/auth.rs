@@ -17,7 +17,7 @@ use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::AppState;
 use crate::clock::Clock;
 use crate::domain::api_key::{token_hash, ApiKey};
@@ -38,7 +38,9 @@ pub async fn authenticate(
             let key = storage::api_keys::find_by_token_hash(&state.pool, &hash)
                 .await
                 .map_err(ApiError::from)?
-                .ok_or_else(|| ApiError::unauthorized("InvalidToken", "The API key is unknown or has been revoked."))?;
+                .ok_or_else(|| {
+                    ApiError::unauthorized(ErrorCode::InvalidToken, "The API key is unknown or has been revoked.")
+                })?;
             state.api_keys.put(hash, &key);
             key
         }
@@ -89,18 +91,20 @@ impl KeyCache {
 }
 
 fn bearer_token(req: &HttpRequest) -> Result<SecretString, ApiError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("MissingToken", "Send an API key as Authorization: Bearer <token>."))?;
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized(
+            ErrorCode::MissingToken,
+            "Send an API key as Authorization: Bearer <token>.",
+        )
+    })?;
     let value = value
         .to_str()
-        .map_err(|_| ApiError::unauthorized("InvalidToken", "The Authorization header is not valid text."))?;
+        .map_err(|_| ApiError::unauthorized(ErrorCode::InvalidToken, "The Authorization header is not valid text."))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(ApiError::unauthorized(
-            "InvalidToken",
+            ErrorCode::InvalidToken,
             "The Authorization header must be Bearer <token>.",
         ));
     }
@@ -167,7 +171,7 @@ impl Authorized<SendTriggers> {
         }
         Err(ApiError::new(
             actix_web::http::StatusCode::FORBIDDEN,
-            "ClientNotInScope",
+            ErrorCode::ClientNotInScope,
             format!("This API key may not send triggers for ClientID {client_id}."),
             Some(serde_json::json!({ "ClientID": client_id, "AllowedClientIDs": self.key.client_ids })),
         ))

@@ -9,9 +9,128 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::domain::{Invalids, Role};
+use crate::domain::{InvalidCode, Invalids, Role};
 use crate::ingest::IngestError;
 use crate::storage::{self, SaveError, StorageError};
+
+/// Every `ErrorCode` the API answers with: stable and machine-readable, one per case. The
+/// README lists them all (a test checks it), and the OpenAPI document shows them as an enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum ErrorCode {
+    RequiredField,
+    InvalidID,
+    InvalidValue,
+    InvalidEventType,
+    InvalidUrl,
+    UnknownField,
+    InvalidFieldType,
+    InvalidJson,
+    InvalidBody,
+    InvalidQueryParameter,
+    ReferenceNotFound,
+    IdExists,
+    InUse,
+    NotFound,
+    MethodNotAllowed,
+    MissingToken,
+    InvalidToken,
+    InsufficientRoles,
+    ClientNotInScope,
+    InFlight,
+    UnsupportedMediaType,
+    UnsupportedContentEncoding,
+    PayloadTooLarge,
+    NestedTooDeep,
+    RequestTimeout,
+    UriTooLong,
+    HeadersTooLarge,
+    Overloaded,
+    ServiceUnavailable,
+    InternalServerError,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 30] = [
+        ErrorCode::RequiredField,
+        ErrorCode::InvalidID,
+        ErrorCode::InvalidValue,
+        ErrorCode::InvalidEventType,
+        ErrorCode::InvalidUrl,
+        ErrorCode::UnknownField,
+        ErrorCode::InvalidFieldType,
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidBody,
+        ErrorCode::InvalidQueryParameter,
+        ErrorCode::ReferenceNotFound,
+        ErrorCode::IdExists,
+        ErrorCode::InUse,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::MissingToken,
+        ErrorCode::InvalidToken,
+        ErrorCode::InsufficientRoles,
+        ErrorCode::ClientNotInScope,
+        ErrorCode::InFlight,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::UnsupportedContentEncoding,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::NestedTooDeep,
+        ErrorCode::RequestTimeout,
+        ErrorCode::UriTooLong,
+        ErrorCode::HeadersTooLarge,
+        ErrorCode::Overloaded,
+        ErrorCode::ServiceUnavailable,
+        ErrorCode::InternalServerError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::RequiredField => "RequiredField",
+            ErrorCode::InvalidID => "InvalidID",
+            ErrorCode::InvalidValue => "InvalidValue",
+            ErrorCode::InvalidEventType => "InvalidEventType",
+            ErrorCode::InvalidUrl => "InvalidUrl",
+            ErrorCode::UnknownField => "UnknownField",
+            ErrorCode::InvalidFieldType => "InvalidFieldType",
+            ErrorCode::InvalidJson => "InvalidJson",
+            ErrorCode::InvalidBody => "InvalidBody",
+            ErrorCode::InvalidQueryParameter => "InvalidQueryParameter",
+            ErrorCode::ReferenceNotFound => "ReferenceNotFound",
+            ErrorCode::IdExists => "IdExists",
+            ErrorCode::InUse => "InUse",
+            ErrorCode::NotFound => "NotFound",
+            ErrorCode::MethodNotAllowed => "MethodNotAllowed",
+            ErrorCode::MissingToken => "MissingToken",
+            ErrorCode::InvalidToken => "InvalidToken",
+            ErrorCode::InsufficientRoles => "InsufficientRoles",
+            ErrorCode::ClientNotInScope => "ClientNotInScope",
+            ErrorCode::InFlight => "InFlight",
+            ErrorCode::UnsupportedMediaType => "UnsupportedMediaType",
+            ErrorCode::UnsupportedContentEncoding => "UnsupportedContentEncoding",
+            ErrorCode::PayloadTooLarge => "PayloadTooLarge",
+            ErrorCode::NestedTooDeep => "NestedTooDeep",
+            ErrorCode::RequestTimeout => "RequestTimeout",
+            ErrorCode::UriTooLong => "UriTooLong",
+            ErrorCode::HeadersTooLarge => "HeadersTooLarge",
+            ErrorCode::Overloaded => "Overloaded",
+            ErrorCode::ServiceUnavailable => "ServiceUnavailable",
+            ErrorCode::InternalServerError => "InternalServerError",
+        }
+    }
+}
+
+impl From<InvalidCode> for ErrorCode {
+    fn from(code: InvalidCode) -> Self {
+        match code {
+            InvalidCode::Required => ErrorCode::RequiredField,
+            InvalidCode::InvalidId => ErrorCode::InvalidID,
+            InvalidCode::InvalidValue => ErrorCode::InvalidValue,
+            InvalidCode::InvalidEventType => ErrorCode::InvalidEventType,
+            InvalidCode::InvalidUrl => ErrorCode::InvalidUrl,
+            InvalidCode::InvalidQuery => ErrorCode::InvalidQueryParameter,
+        }
+    }
+}
 
 /// `{"Errors":[...]}`: the body of every 4xx and 5xx response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -23,8 +142,7 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ErrorItem {
-    /// Stable, machine-readable: `NotFound`, `IdExists`, `RequiredField`, `InvalidEventType`…
-    pub error_code: &'static str,
+    pub error_code: ErrorCode,
     pub message: String,
     /// Case-specific detail, e.g. `{"Field":"Name"}` or the allowed values.
     #[schema(value_type = Option<Object>)]
@@ -45,7 +163,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>, data: Option<Value>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>, data: Option<Value>) -> Self {
         ApiError {
             status,
             errors: vec![ErrorItem {
@@ -81,7 +199,7 @@ impl ApiError {
                     data["Allowed"] = json!(allowed);
                 }
                 ErrorItem {
-                    error_code: invalid.code.as_str(),
+                    error_code: invalid.code.into(),
                     message: invalid.message,
                     data: Some(data),
                 }
@@ -99,7 +217,7 @@ impl ApiError {
     pub fn not_found(kind: &str, id: &str) -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "NotFound",
+            ErrorCode::NotFound,
             format!("{kind} not found: {id}"),
             Some(json!({ "ObjectType": kind, "ObjectID": id })),
         )
@@ -108,7 +226,7 @@ impl ApiError {
     pub fn route_not_found(path: &str) -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "NotFound",
+            ErrorCode::NotFound,
             format!("No resource at {path}."),
             None,
         )
@@ -117,20 +235,20 @@ impl ApiError {
     pub fn method_not_allowed(method: &str, path: &str) -> Self {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
+            ErrorCode::MethodNotAllowed,
             format!("{method} is not allowed on {path}."),
             None,
         )
     }
 
-    pub fn unauthorized(code: &'static str, message: &str) -> Self {
+    pub fn unauthorized(code: ErrorCode, message: &str) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, code, message, None)
     }
 
     pub fn insufficient_roles(sufficient: &[Role], assigned: &[Role]) -> Self {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "InsufficientRoles",
+            ErrorCode::InsufficientRoles,
             format!(
                 "This API key lacks the role for this request; any of these is sufficient: {}.",
                 sufficient.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
@@ -140,11 +258,16 @@ impl ApiError {
     }
 
     pub fn invalid_query(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "InvalidQueryParameter", message, None)
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQueryParameter, message, None)
     }
 
     pub fn unavailable(message: &str) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message, None)
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServiceUnavailable,
+            message,
+            None,
+        )
     }
 
     pub fn internal(cause: anyhow::Error) -> Self {
@@ -152,7 +275,7 @@ impl ApiError {
             cause: Some(cause),
             ..ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
+                ErrorCode::InternalServerError,
                 "Something went wrong on our side; it has been logged.",
                 None,
             )
@@ -210,19 +333,19 @@ impl From<StorageError> for ApiError {
         match err {
             StorageError::AlreadyExists { kind, id } => ApiError::new(
                 StatusCode::CONFLICT,
-                "IdExists",
+                ErrorCode::IdExists,
                 format!("{kind} {id} already exists."),
                 Some(json!({ "ObjectType": kind, "ObjectID": id })),
             ),
             StorageError::MissingReference { field, kind, id } => ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "ReferenceNotFound",
+                ErrorCode::ReferenceNotFound,
                 format!("{field} {id:?} does not name an existing {kind}."),
                 Some(json!({ "Field": field, "ObjectType": kind, "ObjectID": id })),
             ),
             StorageError::InUse { kind, id, used_by } => ApiError::new(
                 StatusCode::CONFLICT,
-                "InUse",
+                ErrorCode::InUse,
                 format!(
                     "{kind} {id} is still used by {}; remove those first.",
                     used_by
@@ -298,6 +421,18 @@ mod tests {
                 {"ErrorCode":"InvalidUrl","Message":"bad","Data":{"Field":"DeliveryTargets.Http.Endpoint"}}
             ]})
         );
+    }
+
+    #[test]
+    fn the_readme_lists_every_error_code() {
+        let readme = include_str!("../../README.md");
+        for code in ErrorCode::ALL {
+            assert!(
+                readme.contains(&format!("`{}`", code.as_str())),
+                "{code:?} is not in the README"
+            );
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
     }
 
     #[test]

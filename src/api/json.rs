@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::nesting::{self, MAX_DEPTH};
 
 /// What a request body may be: at most `max_bytes` (decompressed), arriving within `timeout`.
@@ -70,7 +70,7 @@ async fn read(payload: Payload, encoding: ContentEncoding, limit: usize) -> Resu
         let chunk = chunk.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "InvalidBody",
+                ErrorCode::InvalidBody,
                 format!("The body could not be read: {e}"),
                 None,
             )
@@ -96,7 +96,7 @@ fn content_encoding(req: &HttpRequest) -> Result<ContentEncoding, ApiError> {
         "deflate" => Ok(ContentEncoding::Deflate),
         _ => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedContentEncoding",
+            ErrorCode::UnsupportedContentEncoding,
             format!(
                 "The body's Content-Encoding {:?} is not supported; send it uncompressed, gzip or deflate.",
                 String::from_utf8_lossy(value.as_bytes())
@@ -109,7 +109,7 @@ fn content_encoding(req: &HttpRequest) -> Result<ContentEncoding, ApiError> {
 fn too_slow(timeout: Duration) -> ApiError {
     ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
-        "RequestTimeout",
+        ErrorCode::RequestTimeout,
         format!(
             "The body did not arrive within {} seconds; nothing was stored.",
             timeout.as_secs()
@@ -131,7 +131,7 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     } else {
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
+            ErrorCode::UnsupportedMediaType,
             format!(
                 "The body must be sent as Content-Type: application/json; got {}.",
                 if content_type.is_empty() { "none" } else { content_type }
@@ -156,7 +156,7 @@ fn check_declared_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "PayloadTooLarge",
+        ErrorCode::PayloadTooLarge,
         format!("The body is larger than the {limit}-byte limit."),
         Some(json!({ "Limit": limit })),
     )
@@ -174,7 +174,7 @@ fn decode_nested<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result<
     if contains_escaped_nul(bytes) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "InvalidJson",
+            ErrorCode::InvalidJson,
             "The body contains the NUL character (\\u0000), which no field may hold.",
             None,
         ));
@@ -210,7 +210,7 @@ pub fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
 fn not_an_object() -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "InvalidFieldType",
+        ErrorCode::InvalidFieldType,
         "The body must be a JSON object.",
         Some(json!({ "Field": "(body)" })),
     )
@@ -234,7 +234,7 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         };
         return ApiError::new(
             StatusCode::BAD_REQUEST,
-            "UnknownField",
+            ErrorCode::UnknownField,
             format!("{full} is not a field of this resource: {message}."),
             Some(json!({ "Field": full })),
         );
@@ -242,7 +242,7 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let field = if path == "." { "(body)".to_owned() } else { path };
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "InvalidFieldType",
+        ErrorCode::InvalidFieldType,
         format!("{field}: {message}."),
         Some(json!({ "Field": field })),
     )
@@ -251,7 +251,7 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
 fn syntax_error(err: &serde_json::Error) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "InvalidJson",
+        ErrorCode::InvalidJson,
         format!("The body is not valid JSON: {err}."),
         Some(json!({ "Line": err.line(), "Column": err.column() })),
     )

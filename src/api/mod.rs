@@ -37,7 +37,7 @@ use crate::domain::merge::merge_patch;
 use crate::domain::{Invalids, ResourceId};
 use crate::ingest::Ingester;
 use crate::storage::Saved;
-use error::ApiError;
+use error::{ApiError, ErrorCode};
 
 /// What handlers share, behind `web::Data`.
 pub struct AppState {
@@ -132,7 +132,7 @@ pub async fn limit_head(
     if target > MAX_URI_BYTES {
         return Err(ApiError::new(
             actix_web::http::StatusCode::URI_TOO_LONG,
-            "UriTooLong",
+            ErrorCode::UriTooLong,
             format!("The request's path and query are {target} bytes long; at most {MAX_URI_BYTES} are accepted."),
             Some(serde_json::json!({ "Limit": MAX_URI_BYTES })),
         )
@@ -146,7 +146,7 @@ pub async fn limit_head(
     if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
         return Err(ApiError::new(
             actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "HeadersTooLarge",
+            ErrorCode::HeadersTooLarge,
             format!(
                 "The request carries {} header fields in {header_bytes} bytes; at most {MAX_HEADERS} fields and \
                  {MAX_HEADER_BYTES} bytes are accepted.",

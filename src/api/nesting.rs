@@ -10,7 +10,7 @@ use std::ops::Range;
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// Objects and arrays a request document may nest, its outermost object counting as one: far
 /// enough below serde_json's 128 for every place Trackway stores a document in.
@@ -23,7 +23,7 @@ pub const BATCH_MAX_DEPTH: usize = 100;
 fn nested_too_deep(field: &str, max_depth: usize) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "NestedTooDeep",
+        ErrorCode::NestedTooDeep,
         format!("{field} nests objects and arrays deeper than the {max_depth} levels a document may have."),
         Some(json!({ "Field": field, "MaxDepth": max_depth })),
     )

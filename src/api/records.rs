@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::{Authorized, ManageDeliveryConfigs, ReadDeliveries};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::list::{ListPage, ListParams};
 use super::{method_not_allowed, path_id, query_pairs, AppState};
 use crate::domain::attempt::FailureKind;
@@ -252,7 +252,7 @@ pub async fn retry(
         RetryOutcome::NotFound => Err(ApiError::not_found("Delivery", id.as_str())),
         RetryOutcome::InFlight => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "InFlight",
+            ErrorCode::InFlight,
             format!("Delivery {id} is being attempted right now."),
             None,
         )),

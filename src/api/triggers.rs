@@ -9,7 +9,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use utoipa::ToSchema;
 
 use super::auth::{Authorized, SendTriggers};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::json::{decode_value, JsonBody};
 use super::nesting::{self, BATCH_MAX_DEPTH};
 use super::{method_not_allowed, AppState};
@@ -61,7 +61,7 @@ fn admit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
     state.triggers_in_progress.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "Overloaded",
+            ErrorCode::Overloaded,
             "Too many triggers are being accepted right now; retry in a second. Nothing was stored.",
             None,
         )
@@ -125,7 +125,7 @@ pub async fn batch(
     if triggers.is_empty() || triggers.len() > MAX_BATCH {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "InvalidValue",
+            ErrorCode::InvalidValue,
             format!("Triggers must hold 1 to {MAX_BATCH} triggers; got {}.", triggers.len()),
             Some(serde_json::json!({ "Field": "Triggers" })),
         ));
