@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::TestApp;
+use crate::helpers::{poll, TestApp};
 use crate::receiver::Receiver;
 
 /// `levels` nested arrays as JSON text: past 128 no JSON parser of Trackway reads it back.
@@ -104,21 +104,16 @@ impl TableLock {
 
     /// Waits until a statement of the server waits for this lock, and returns its backend.
     pub async fn waiter(&self, pool: &PgPool) -> i32 {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let waiting: Option<i32> = sqlx::query_scalar(
+        let waiting = poll(Duration::from_secs(10), || async {
+            sqlx::query_scalar(
                 "SELECT pid FROM pg_stat_activity
                  WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
             )
             .fetch_optional(pool)
             .await
-            .unwrap();
-            if let Some(pid) = waiting {
-                return pid;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no request waited for the lock");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            .unwrap()
+        });
+        waiting.await.expect("a request waits for the lock")
     }
 
     pub async fn release(self) {

@@ -60,6 +60,25 @@ impl Reply {
     }
 }
 
+/// Asks `check` every 20 ms until it answers `Some`, for up to `timeout` (then `None`): for
+/// what real processes, receivers and the database do in their own time.
+pub async fn poll<T, F, Fut>(timeout: std::time::Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(found) = check().await {
+            return Some(found);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Settings for a fresh, uniquely named database that does not exist yet.
 pub fn fresh_settings() -> Settings {
     let mut settings = Settings::defaults().expect("default settings");
@@ -209,17 +228,16 @@ impl TestApp {
     /// Waits (up to 10 s) until exactly `n` deliveries match the SQL `condition`, as the
     /// workers running in the background record their outcomes.
     pub async fn wait_for_deliveries(&self, condition: &str, n: i64) {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let recorded = self.count(&format!("deliveries WHERE {condition}")).await;
-            if recorded == n {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "only {recorded} of {n} deliveries recorded with {condition}"
+        let table = format!("deliveries WHERE {condition}");
+        let recorded = poll(std::time::Duration::from_secs(10), || async {
+            Some(self.count(&table).await).filter(|recorded| *recorded == n)
+        })
+        .await;
+        if recorded.is_none() {
+            panic!(
+                "{} of {n} deliveries recorded with {condition}",
+                self.count(&table).await
             );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 use trackway::domain::Role;
 
-use crate::helpers::TestApp;
+use crate::helpers::{poll, TestApp};
 use crate::receiver::{Receiver, Reply};
 
 struct Serve {
@@ -98,14 +98,11 @@ fn counts(receiver: &Receiver) -> HashMap<String, usize> {
 }
 
 async fn wait_for_distinct(receiver: &Receiver, n: usize, timeout: Duration) -> HashMap<String, usize> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
+    let arrived = poll(timeout, || async {
         let counts = counts(receiver);
-        if counts.len() >= n || tokio::time::Instant::now() > deadline {
-            return counts;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (counts.len() >= n).then_some(counts)
+    });
+    arrived.await.unwrap_or_else(|| counts(receiver))
 }
 
 /// An app routing OrderSubmitted to a receiver that holds each request for 5 s, so that a
@@ -215,11 +212,7 @@ async fn the_demo_walks_through_a_running_server() {
     );
     assert!(stdout.contains("deliveries arrived signed and verified"), "{stdout}");
     // The demo stops at the fourth receipt; its outcome is recorded just after.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.count("deliveries WHERE status = 'Succeeded'").await < 4 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(app.count("deliveries WHERE status = 'Succeeded'").await, 4, "{stdout}");
+    app.wait_for_deliveries("status = 'Succeeded'", 4).await;
     drop(server);
 }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::Value;
 
+use crate::helpers::poll;
+
 #[derive(Debug, Clone)]
 pub struct Received {
     pub path: String,
@@ -100,14 +102,11 @@ impl Receiver {
 
     /// Waits (up to `timeout`) until at least `n` requests arrived.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
+        let arrived = poll(timeout, || async {
             let received = self.received();
-            if received.len() >= n || tokio::time::Instant::now() >= deadline {
-                return received;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (received.len() >= n).then_some(received)
+        });
+        arrived.await.unwrap_or_else(|| self.received())
     }
 }
 
