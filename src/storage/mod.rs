@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod delivery_configs;
 pub mod delivery_records;
 pub mod entities;
+mod entity_writes;
 pub mod error_config;
 pub mod events;
 pub mod ingest;

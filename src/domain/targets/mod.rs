@@ -4,7 +4,11 @@
 //! only ever shown to API readers through [`DeliveryTargetsDoc::masked`]. Validating each kind
 //! of target, field by field, is in `parse`.
 
+mod kind;
 mod parse;
+mod secrets;
+
+pub use kind::{TargetKey, TargetKind};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -21,70 +25,6 @@ pub const MASK: &str = "********";
 pub const SEND_DEFAULT_ENDPOINT: &str = "https://t.stat-track.com";
 /// Segment's HTTP Tracking API, used when a Segment target names no `Endpoint`.
 pub const SEGMENT_DEFAULT_ENDPOINT: &str = "https://api.segment.io";
-
-/// One target of one DeliveryConfig: what requests in flight, waiting queues and circuit
-/// breakers are counted per.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TargetKey {
-    /// The DeliveryConfig's ID.
-    pub config: String,
-    pub kind: TargetKind,
-}
-
-impl TargetKey {
-    pub fn new(config: &str, kind: TargetKind) -> TargetKey {
-        TargetKey {
-            config: config.to_owned(),
-            kind,
-        }
-    }
-}
-
-/// The kinds of target, by their field name in `DeliveryTargets`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-pub enum TargetKind {
-    Http,
-    SendEvent,
-    DiscoverEvent,
-    Segment,
-}
-
-impl TargetKind {
-    /// The kinds whose flag is set, given in [`TargetKind::ALL`]'s order.
-    fn present(flags: [bool; 4]) -> Vec<TargetKind> {
-        TargetKind::ALL
-            .into_iter()
-            .zip(flags)
-            .filter_map(|(kind, set)| set.then_some(kind))
-            .collect()
-    }
-
-    pub const ALL: [TargetKind; 4] = [
-        TargetKind::Http,
-        TargetKind::SendEvent,
-        TargetKind::DiscoverEvent,
-        TargetKind::Segment,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Http => "Http",
-            TargetKind::SendEvent => "SendEvent",
-            TargetKind::DiscoverEvent => "DiscoverEvent",
-            TargetKind::Segment => "Segment",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        TargetKind::ALL.into_iter().find(|k| k.as_str() == value)
-    }
-}
-
-impl std::fmt::Display for TargetKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
@@ -269,49 +209,6 @@ impl DeliveryTargetsDoc {
             self.discover_event.is_some(),
             self.segment.is_some(),
         ])
-    }
-
-    /// The same document with every secret replaced by [`MASK`]: what API readers see.
-    pub fn masked(&self) -> Self {
-        let mut doc = self.clone();
-        if let Some(http) = &mut doc.http {
-            mask(&mut http.secret);
-            mask(&mut http.custom_auth_header_value);
-        }
-        if let Some(discover) = &mut doc.discover_event {
-            mask(&mut discover.api_key);
-        }
-        if let Some(segment) = &mut doc.segment {
-            mask(&mut segment.write_key);
-        }
-        doc
-    }
-
-    /// Puts back the stored secret wherever a client sent the mask it was shown, so that a
-    /// GET-then-PUT round trip keeps secrets instead of overwriting them with asterisks.
-    pub fn restore_masked(&mut self, stored: &DeliveryTargetsDoc) {
-        if let (Some(new), Some(old)) = (&mut self.http, &stored.http) {
-            unmask(&mut new.secret, &old.secret);
-            unmask(&mut new.custom_auth_header_value, &old.custom_auth_header_value);
-        }
-        if let (Some(new), Some(old)) = (&mut self.discover_event, &stored.discover_event) {
-            unmask(&mut new.api_key, &old.api_key);
-        }
-        if let (Some(new), Some(old)) = (&mut self.segment, &stored.segment) {
-            unmask(&mut new.write_key, &old.write_key);
-        }
-    }
-}
-
-fn mask(secret: &mut Option<String>) {
-    if secret.is_some() {
-        *secret = Some(MASK.to_owned());
-    }
-}
-
-fn unmask(secret: &mut Option<String>, stored: &Option<String>) {
-    if secret.as_deref() == Some(MASK) {
-        secret.clone_from(stored);
     }
 }
 
