@@ -8,6 +8,7 @@ pub mod auth;
 pub mod delivery_configs;
 pub mod entities;
 pub mod error;
+pub mod error_code;
 pub mod error_config;
 pub mod health;
 pub mod json;

@@ -7,6 +7,7 @@ pub mod attempt;
 pub mod delivery;
 pub mod delivery_config;
 pub mod event_type;
+pub mod failure_kind;
 pub mod hydration;
 pub mod id;
 pub mod listing;
