@@ -2,6 +2,7 @@
 
 mod auth;
 mod batches;
+mod capacity;
 mod cli;
 mod delivery;
 mod delivery_configs;
