@@ -208,8 +208,16 @@ impl ResponseError for ApiError {
     }
 }
 
-const CONNECTION_LOST: &str =
-    "The connection to the database was lost before the request completed; nothing was stored. Retry shortly.";
+/// The 503 for a statement the database could not run ([`storage::unavailable`]): nothing of
+/// the request was stored, and it may be sent again.
+fn database_unavailable(err: &sqlx::Error) -> ApiError {
+    tracing::warn!(error = %err, "database unavailable");
+    let message = match err {
+        sqlx::Error::PoolTimedOut => "The database is not answering in time; nothing was stored. Retry shortly.",
+        _ => "The connection to the database was lost before the request completed; nothing was stored. Retry shortly.",
+    };
+    ApiError::unavailable(message).with_retry_after(1)
+}
 
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
@@ -243,15 +251,7 @@ impl From<StorageError> for ApiError {
                     "UsedBy": used_by.iter().map(|r| json!({"ObjectType": r.kind, "ObjectID": r.id})).collect::<Vec<_>>(),
                 })),
             ),
-            StorageError::Database(sqlx::Error::PoolTimedOut) => {
-                tracing::warn!("database pool timed out");
-                ApiError::unavailable("The database is not answering in time; nothing was stored. Retry shortly.")
-                    .with_retry_after(1)
-            }
-            StorageError::Database(err) if storage::unavailable(&err) => {
-                tracing::warn!(error = %err, "database connection lost");
-                ApiError::unavailable(CONNECTION_LOST).with_retry_after(1)
-            }
+            StorageError::Database(err) if storage::unavailable(&err) => database_unavailable(&err),
             StorageError::Database(err) => ApiError::internal(anyhow::Error::new(err).context("database")),
         }
     }
@@ -264,10 +264,7 @@ impl From<IngestError> for ApiError {
                 ApiError::unavailable("Trackway is shutting down; nothing was stored. Retry shortly.")
                     .with_retry_after(1)
             }
-            IngestError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database unavailable while accepting triggers");
-                ApiError::unavailable(CONNECTION_LOST).with_retry_after(1)
-            }
+            IngestError::Unavailable(cause) => database_unavailable(&cause),
             IngestError::Storage(err) => err.into(),
         }
     }

@@ -2,9 +2,9 @@
 //! handed over by the ingest writers as soon as their batch committed (the usual way, when
 //! there is room: see `ingest::handoff`), or claimed from the queue (retries, and
 //! whatever found no room). Each attempt ([`super::attempt`]) runs as its own task in a slot,
-//! and the recorder ([`super::recorder`]) writes finished outcomes in batches. A slot is held only by its own request, and each
-//! target may hold at most its DeliveryPolicy's `MaxInFlight` slots, so a slow or timing-out
-//! destination never delays others.
+//! and the recorder ([`super::recorder`]) writes finished outcomes in batches. A slot is held
+//! only by its own request, and each target may hold at most its DeliveryPolicy's
+//! `MaxInFlight` slots, so a slow or timing-out destination never delays others.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! writer tasks each take everything that has arrived (up to `ingest.max_batch`) and accept it
 //! in one transaction, then answer every trigger of the batch once it committed. Under load a
 //! commit — and each statement's planning and round trip — is shared by dozens of triggers;
-//! alone, a trigger is accepted at once, as before.
+//! alone, a trigger is accepted at once.
 //!
 //! Triggers of one batch see each other's writes, so a batch never holds two that could
 //! disagree: two triggers about the same order, user or anonymous visitor, or carrying the
@@ -19,8 +19,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 use super::accept::{accept_together, Accepted};
-use super::Handoff;
-use super::IngestError;
+use super::{Handoff, IngestError};
 use crate::clock::Clock;
 use crate::config::IngestSettings;
 use crate::domain::trigger::Trigger;
