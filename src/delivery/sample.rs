@@ -144,6 +144,7 @@ mod tests {
             line_items: vec![object(&sample["LineItem"])],
             products: vec![object(&sample["Products"][0])],
             user: Some(object(&sample["User"])),
+            previous_quantity: None,
         };
         let user = UserContext {
             id: Some(USER_ID.into()),

@@ -2,8 +2,10 @@
 //! receives. LineItem events carry the changed `LineItem`, the `Order`, all the order's
 //! `LineItems`, the `Products` on them and the `User`; order events the same without
 //! `LineItem`; `UserLoggedIn` the `User`; `ProductViewed` the `Products` and the `User`.
-//! A referenced entity nobody knows is reported in `MissingEntities`, and the payload carries
-//! `null` (or leaves it out of a list) instead: the event is never dropped for it.
+//! `LineItemUpdated` adds the line's `PreviousQuantity`; a trigger's `OrderPromotions` and
+//! `Context` are passed on as given. A referenced entity nobody knows is reported in
+//! `MissingEntities`, and the payload carries `null` (or leaves it out of a list) instead: the
+//! event is never dropped for it.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -25,6 +27,9 @@ pub struct Snapshot {
     /// The products the payload mentions, ordered by ID (byte order).
     pub products: Vec<Map<String, Value>>,
     pub user: Option<Map<String, Value>>,
+    /// The changed line item's `Quantity` before this trigger (LineItemUpdated), when the store
+    /// held the line.
+    pub previous_quantity: Option<f64>,
 }
 
 /// Who the event is about, after identity stitching.
@@ -106,6 +111,9 @@ pub fn hydrate(
         }
         payload.insert("LineItem".into(), object_or_null(&snapshot.line_item));
     }
+    if trigger.event_type == EventType::LineItemUpdated {
+        payload.insert("PreviousQuantity".into(), json!(snapshot.previous_quantity));
+    }
     if about_an_order {
         payload.insert("LineItems".into(), json!(snapshot.line_items));
     }
@@ -124,6 +132,13 @@ pub fn hydrate(
     payload.insert("User".into(), object_or_null(&snapshot.user));
     if let Some(payments) = &trigger.payments {
         payload.insert("Payments".into(), json!(payments));
+    }
+    if !trigger.promotions.is_empty() {
+        let promotions: Vec<&Map<String, Value>> = trigger.promotions.iter().map(|p| &p.doc).collect();
+        payload.insert("OrderPromotions".into(), json!(promotions));
+    }
+    if let Some(context) = &trigger.context {
+        payload.insert("Context".into(), json!(context));
     }
     if let Some(xp) = &trigger.xp {
         payload.insert("xp".into(), xp.clone());
@@ -173,6 +188,7 @@ mod tests {
             ],
             products: vec![obj(json!({"ID":"P1"})), obj(json!({"ID":"P2"}))],
             user: Some(obj(json!({"ID":"u"}))),
+            previous_quantity: None,
         };
         let user = UserContext {
             id: Some("u".into()),

@@ -12,6 +12,7 @@ pub mod hydration;
 pub mod id;
 pub mod listing;
 pub mod merge;
+pub mod money;
 pub mod retry;
 pub mod role;
 pub mod signing;

@@ -175,6 +175,7 @@ pub(crate) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Re
     let order = order_id(trigger).map(ResourceId::as_str);
     let stored_items = stored.line_items.0;
     let removed = removed_line_item(trigger, &stored_items);
+    let previous_quantity = previous_quantity(trigger, &stored_items);
     let line_items = match order {
         Some(order) => writes.line_items_of(order, stored_items),
         None => Vec::new(),
@@ -214,6 +215,7 @@ pub(crate) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Re
             line_items,
             products,
             user: stored.user_id.as_deref().and_then(user_doc),
+            previous_quantity,
         },
         user: UserContext {
             id: stored.user_id,
@@ -236,4 +238,17 @@ fn removed_line_item(trigger: &Trigger, stored: &[Doc]) -> Option<Doc> {
         .map(|li| li.doc.clone())
         .or_else(|| stored.iter().find(is_it).cloned())
         .or_else(|| trigger.line_items.iter().map(|li| &li.doc).find(is_it).cloned())
+}
+
+/// A LineItemUpdated's line quantity before the update: as stored before the batch (the
+/// batcher keeps two triggers on one order out of the same batch).
+fn previous_quantity(trigger: &Trigger, stored: &[Doc]) -> Option<f64> {
+    let (EventType::LineItemUpdated, Some(id)) = (trigger.event_type, &trigger.line_item_id) else {
+        return None;
+    };
+    stored
+        .iter()
+        .find(|li| li.get("ID").and_then(Value::as_str) == Some(id.as_str()))?
+        .get("Quantity")?
+        .as_f64()
 }

@@ -8,7 +8,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::delivery_config::id_matching_path;
+mod context;
+mod entity;
+mod promotion;
+
+pub use context::{Campaign, Context, Page};
+pub use entity::Entity;
+pub use promotion::Promotion;
+
 use super::event_type::EventType;
 use super::id::ResourceId;
 use super::validation::{Invalid, InvalidCode, Invalids};
@@ -54,58 +61,16 @@ pub struct TriggerDoc {
     pub user: Option<Map<String, Value>>,
     #[schema(value_type = Option<Vec<Object>>)]
     pub payments: Option<Vec<Value>>,
+    /// OrderCloud `OrderPromotion`s applied to the order (`Code` required, `Amount`, `Name`,
+    /// `LineItemID`…): every coupon code and discount a vendor receives comes from them.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub order_promotions: Option<Vec<Map<String, Value>>>,
+    /// Where and how the shopper acted: page, session, locale, campaign.
+    pub context: Option<Context>,
     /// Free-form, passed through to the payload.
     #[serde(rename = "xp")]
     #[schema(value_type = Option<Object>)]
     pub xp: Option<Value>,
-}
-
-/// The ID a document gives itself, in `field`: none (absent or null) or a string.
-fn own_id<'d>(field: &str, doc: &'d Map<String, Value>) -> Result<Option<&'d str>, Invalid> {
-    match doc.get("ID") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(id)) => Ok(Some(id)),
-        Some(_) => Err(Invalid::new(
-            InvalidCode::InvalidId,
-            field,
-            format!("{field} must be a string."),
-        )),
-    }
-}
-
-/// An entity carried by a trigger or PUT on its own: its ID and the document as sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entity {
-    pub id: ResourceId,
-    pub doc: Map<String, Value>,
-}
-
-impl Entity {
-    /// An entity a trigger carries in `field`: its document must hold its ID.
-    fn parse(field: &str, doc: &Map<String, Value>) -> Result<Self, Invalid> {
-        let id_field = format!("{field}.ID");
-        let id = match own_id(&id_field, doc)? {
-            Some(id) => ResourceId::parse(&id_field, id)?,
-            None => return Err(Invalid::required(&id_field)),
-        };
-        Ok(Entity { id, doc: doc.clone() })
-    }
-
-    /// An entity PUT at `path_id`: the document's ID, when it gives one, must be the URL's;
-    /// the document is stored with it.
-    pub fn at_path(path_id: &ResourceId, mut doc: Map<String, Value>) -> Result<Self, Invalid> {
-        let id = id_matching_path(own_id("ID", &doc)?, path_id)?;
-        doc.insert("ID".into(), Value::String(id.to_string()));
-        Ok(Entity { id, doc })
-    }
-
-    /// A string field of the document, when it is a valid ID (`ProductID`, `FromUserID`).
-    pub fn reference(&self, field: &str) -> Option<ResourceId> {
-        self.doc
-            .get(field)
-            .and_then(Value::as_str)
-            .and_then(|v| ResourceId::parse(field, v).ok())
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +93,8 @@ pub struct Trigger {
     pub products: Vec<Entity>,
     pub user: Option<Entity>,
     pub payments: Option<Vec<Value>>,
+    pub promotions: Vec<Promotion>,
+    pub context: Option<Context>,
     pub xp: Option<Value>,
 }
 
@@ -174,6 +141,18 @@ impl Trigger {
         let user = doc.user.as_ref().and_then(|u| invalids.take(Entity::parse("User", u)));
         let line_items = parse_all("LineItems", doc.line_items.as_deref(), &mut invalids);
         let products = parse_all("Products", doc.products.as_deref(), &mut invalids);
+        let promotions = doc
+            .order_promotions
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, p)| invalids.take(Promotion::parse(&format!("OrderPromotions[{i}]"), p)))
+            .collect();
+        let context = doc
+            .context
+            .as_ref()
+            .and_then(|c| invalids.take(Context::parse(c)))
+            .flatten();
         if !invalids.is_empty() {
             return Err(invalids);
         }
@@ -207,6 +186,8 @@ impl Trigger {
             products,
             user,
             payments: doc.payments.clone(),
+            promotions,
+            context,
             xp: doc.xp.clone(),
         };
         trigger.check_requirements(&mut invalids);
@@ -306,77 +287,4 @@ fn parse_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn an_entity_put_at_a_path_takes_its_id_from_the_url_and_refuses_another() {
-        let path = ResourceId::parse("ID", "P1").unwrap();
-        let doc = |id: Option<Value>| Map::from_iter(id.map(|id| ("ID".to_owned(), id)));
-        for given in [None, Some(json!(null)), Some(json!("P1"))] {
-            let entity = Entity::at_path(&path, doc(given)).unwrap();
-            assert_eq!((entity.id.as_str(), &entity.doc["ID"]), ("P1", &json!("P1")));
-        }
-        let refused = |given| Entity::at_path(&path, doc(Some(given))).unwrap_err().code;
-        assert_eq!(refused(json!("P2")), InvalidCode::InvalidId);
-        assert_eq!(refused(json!(7)), InvalidCode::InvalidId);
-        // Carried by a trigger, the same document must name itself.
-        let carried = |given| Entity::parse("Product", &doc(given)).unwrap_err();
-        assert_eq!(carried(Some(json!(null))).code, InvalidCode::Required);
-        assert_eq!(carried(None).code, InvalidCode::Required);
-        assert_eq!(carried(Some(json!(7))).field, "Product.ID");
-    }
-
-    fn parse(value: Value) -> Result<Trigger, Vec<(InvalidCode, String)>> {
-        let doc: TriggerDoc = serde_json::from_value(value).unwrap();
-        Trigger::parse(&doc).map_err(|e| e.0.into_iter().map(|i| (i.code, i.field)).collect())
-    }
-
-    #[test]
-    fn references_come_from_ids_or_carried_entities() {
-        let t = parse(json!({"EventType":"LineItemAdded","ClientID":"s",
-            "Order":{"ID":"PO1","FromUserID":"buyer01"},"LineItem":{"ID":"L1","ProductID":"P1"}}))
-        .unwrap();
-        assert_eq!(t.order_id.unwrap().as_str(), "PO1");
-        assert_eq!(t.line_item_id.unwrap().as_str(), "L1");
-        assert_eq!(t.user_id.unwrap().as_str(), "buyer01");
-        assert_eq!(t.line_item.unwrap().reference("ProductID").unwrap().as_str(), "P1");
-    }
-
-    #[test]
-    fn each_event_type_states_what_it_needs() {
-        assert_eq!(
-            parse(json!({"EventType":"LineItemAdded","ClientID":"s"})).unwrap_err(),
-            [
-                (InvalidCode::Required, "OrderID or Order".to_owned()),
-                (InvalidCode::Required, "LineItemID or LineItem".to_owned())
-            ]
-        );
-        assert!(parse(json!({"EventType":"UserLoggedIn","ClientID":"s"})).is_err());
-        assert!(parse(json!({"EventType":"UserLoggedIn","ClientID":"s","UserID":"u"})).is_ok());
-        assert!(parse(json!({"EventType":"ProductViewed","ClientID":"s","ProductID":"p"})).is_ok());
-        assert!(parse(json!({"EventType":"OrderSubmitted","ClientID":"s","OrderID":"o"})).is_ok());
-    }
-
-    #[test]
-    fn contradicting_references_and_bad_entities_are_refused() {
-        assert_eq!(
-            parse(json!({"EventType":"OrderSubmitted","ClientID":"s","OrderID":"A","Order":{"ID":"B"}})).unwrap_err(),
-            [(InvalidCode::InvalidValue, "OrderID".to_owned())]
-        );
-        assert_eq!(
-            parse(json!({"EventType":"OrderSubmitted","ClientID":"s","OrderID":"A","Products":[{"ID":"ok"},{"Name":"no id"}]}))
-                .unwrap_err(),
-            [(InvalidCode::Required, "Products[1].ID".to_owned())]
-        );
-        assert_eq!(
-            parse(json!({"EventType":"Shipped","ClientID":"bad id","OccurredAt":"yesterday"})).unwrap_err(),
-            [
-                (InvalidCode::InvalidEventType, "EventType".to_owned()),
-                (InvalidCode::InvalidId, "ClientID".to_owned()),
-                (InvalidCode::InvalidValue, "OccurredAt".to_owned())
-            ]
-        );
-    }
-}
+mod tests;
