@@ -3,12 +3,17 @@
 //! from these views, so they agree on what "price" or "the user's email" means.
 //!
 //! OrderCloud fields used: `LineItem.{ID, ProductID, Quantity, UnitPrice, LineTotal, Variant.ID,
-//! Product.Name}`, `Product.{ID, Name, xp.sku, xp.category, xp.brand, xp.url, xp.image_url}`,
-//! `Order.{ID, Total, Subtotal, ShippingCost, TaxCost, PromotionDiscount, Currency, xp.coupon}`,
-//! `User.{ID, Email, FirstName, LastName, Username}`.
+//! Product.Name}`, `Product.{ID, Name, PriceSchedule.{Currency, PriceBreaks[0].Price}, xp.sku,
+//! xp.category, xp.brand, xp.url, xp.image_url}`, `Order.{ID, Total, Subtotal, ShippingCost,
+//! TaxCost, PromotionDiscount, Currency}`, `OrderPromotions[].{Code, Name, Amount}`,
+//! `User.{ID, Email, FirstName, LastName, Username}`, and the trigger's `Context`.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+
+use crate::domain::money;
+use crate::domain::targets::TargetKind;
+use crate::domain::trigger::Context;
 
 /// The event a vendor request is built for.
 pub struct Event<'a> {
@@ -60,17 +65,73 @@ impl<'a> Event<'a> {
             .map_or_else(Utc::now, |d| d.with_timezone(&Utc))
     }
 
+    /// The trigger's `Context` (empty when it had none).
+    pub fn context(&self) -> Context {
+        serde_json::from_value(self.payload["Context"].clone()).unwrap_or_default()
+    }
+
+    /// The URL of the page the trigger came from.
+    pub fn page_url(&self) -> Option<String> {
+        self.context().page.and_then(|p| p.url)
+    }
+
+    /// The promotions applied to the order, as the trigger carried them.
+    pub fn promotions(&self) -> Vec<Promotion> {
+        self.payload["OrderPromotions"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(Value::as_object)
+                    .map(|p| Promotion {
+                        code: text(p, "Code"),
+                        name: text(p, "Name"),
+                        amount: number(p, "Amount"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The event name the TrackingEvent's `ConfigData.EventNames` gives `target`, if any.
+    pub fn event_name_override(&self, target: TargetKind) -> Option<&str> {
+        self.payload["TrackingEvent"]["ConfigData"]["EventNames"][target.as_str()].as_str()
+    }
+
+    /// The order, its coupon and discount taken from the promotions: `coupon` is their codes
+    /// (comma-separated), `discount` the order's `PromotionDiscount`, else their amounts' sum.
     pub fn order(&self) -> Option<Order> {
-        self.payload["Order"].as_object().map(|order| Order {
-            id: text(order, "ID"),
-            total: number(order, "Total"),
-            subtotal: number(order, "Subtotal"),
-            shipping: number(order, "ShippingCost"),
-            tax: number(order, "TaxCost"),
-            discount: number(order, "PromotionDiscount"),
-            currency: text(order, "Currency"),
-            coupon: order.get("xp").and_then(|xp| xp["coupon"].as_str()).map(str::to_owned),
+        let promotions = self.promotions();
+        let codes: Vec<&str> = promotions.iter().filter_map(|p| p.code.as_deref()).collect();
+        let promoted: Option<f64> = promotions.iter().filter_map(|p| p.amount).reduce(|a, b| a + b);
+        self.payload["Order"].as_object().map(|order| {
+            let currency = text(order, "Currency");
+            Order {
+                id: text(order, "ID"),
+                total: number(order, "Total"),
+                subtotal: number(order, "Subtotal"),
+                shipping: number(order, "ShippingCost"),
+                tax: number(order, "TaxCost"),
+                discount: number(order, "PromotionDiscount").or(promoted.map(|d| money::round(d, currency.as_deref()))),
+                coupon: (!codes.is_empty()).then(|| codes.join(",")),
+                currency,
+            }
         })
+    }
+
+    /// How the line's quantity changed: all of it added (LineItemAdded) or removed
+    /// (LineItemRemoved), or for LineItemUpdated the difference from `PreviousQuantity`.
+    pub fn quantity_change(&self) -> QuantityChange {
+        let quantity = self.payload["LineItem"]["Quantity"].as_f64().unwrap_or(1.0);
+        match self.event_type() {
+            "LineItemRemoved" => QuantityChange::Removed(quantity),
+            "LineItemUpdated" => match self.payload["PreviousQuantity"].as_f64() {
+                None => QuantityChange::Unknown,
+                Some(before) if quantity > before => QuantityChange::Added(quantity - before),
+                Some(before) if quantity < before => QuantityChange::Removed(before - quantity),
+                Some(before) => QuantityChange::Unchanged(before),
+            },
+            _ => QuantityChange::Added(quantity),
+        }
     }
 
     /// The changed line item (LineItem events).
@@ -92,11 +153,15 @@ impl<'a> Event<'a> {
             .unwrap_or_default()
     }
 
-    /// The viewed product (ProductViewed): the first of `Products`.
-    pub fn viewed_product(&self) -> Option<Item> {
+    /// The viewed product (ProductViewed): the first of `Products`, priced by its
+    /// `PriceSchedule`'s first price break (OrderCloud's price for one unit), when it has one.
+    pub fn viewed_product(&self) -> Option<(Item, Option<String>)> {
         let product = self.payload["Products"].as_array()?.first()?.as_object()?;
         let id = text(product, "ID")?;
-        Some(Item::from_product(&id, Some(product), None))
+        let mut item = Item::from_product(&id, Some(product), None);
+        let schedule = product.get("PriceSchedule").and_then(Value::as_object);
+        item.price = schedule.and_then(|s| s.get("PriceBreaks")?.get(0)?.get("Price")?.as_f64());
+        Some((item, schedule.and_then(|s| text(s, "Currency"))))
     }
 
     fn product(&self, id: &str) -> Option<&Map<String, Value>> {
@@ -168,7 +233,46 @@ impl Item {
     }
 }
 
+/// How a line item event changed the cart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QuantityChange {
+    /// This many units were added.
+    Added(f64),
+    /// This many units were removed.
+    Removed(f64),
+    /// A LineItemUpdated that left the quantity as it was.
+    Unchanged(f64),
+    /// A LineItemUpdated of a line the store did not hold: the change cannot be told.
+    Unknown,
+}
+
+impl QuantityChange {
+    /// Why a vendor that only records additions sends nothing for this change, if it does not.
+    pub fn not_an_addition(self) -> Option<String> {
+        match self {
+            QuantityChange::Added(_) => None,
+            QuantityChange::Removed(units) => Some(format!(
+                "the line's quantity went down by {units}: only additions to the cart are sent"
+            )),
+            QuantityChange::Unchanged(units) => Some(format!("the line's quantity did not change ({units})")),
+            QuantityChange::Unknown => Some(
+                "the line's previous quantity is unknown (Trackway never stored the line), so the change \
+                 cannot be told"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// A promotion applied to the order.
 #[derive(Debug, Clone, PartialEq)]
+pub struct Promotion {
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub amount: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Order {
     pub id: Option<String>,
     pub total: Option<f64>,
@@ -178,6 +282,19 @@ pub struct Order {
     pub discount: Option<f64>,
     pub currency: Option<String>,
     pub coupon: Option<String>,
+}
+
+impl Order {
+    /// The subtotal after the promotion discount, before shipping and tax (Segment's
+    /// `subtotal`, Discover's checkout `subtotal`).
+    pub fn discounted_subtotal(&self) -> Option<f64> {
+        self.subtotal.map(|s| self.money(s - self.discount.unwrap_or(0.0)))
+    }
+
+    /// A derived amount rounded to the order's currency.
+    pub fn money(&self, amount: f64) -> f64 {
+        money::round(amount, self.currency.as_deref())
+    }
 }
 
 fn text(map: &Map<String, Value>, field: &str) -> Option<String> {

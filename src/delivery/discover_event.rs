@@ -1,57 +1,77 @@
-//! Sitecore Discover events: `POST {ServiceEndpoint}` with `{"data": "<event JSON as a
-//! string>"}` and the ApiKey in `Authorization`. The event is `{type, name, value, t, t0,
-//! user_id}` (`user_id` is the anonymous ID when known, else the user ID). Mapping:
+//! Sitecore Discover events: `POST {ServiceEndpoint}` (by default the event endpoint of the
+//! customer key, `ClientID`) with `{"data": "<event JSON as a string>"}` and the ApiKey in
+//! `Authorization`. The event is `{type, name, value, t, t0}` with `uuid` (the beacon ID) when
+//! known, else `user_id` (the user ID); `value.context.page` carries the locale. Mapping:
 //!
 //! | EventType | type:name | value |
 //! | --- | --- | --- |
 //! | UserLoggedIn | `user:login` | `context.user {id, email}` |
-//! | LineItemAdded, LineItemUpdated | `a2c:cart` | `products [{sku, price, quantity}]` (the changed line) |
-//! | OrderSubmitted | `order:confirm` | `products [{sku, price, quantity, price_original}]`, `checkout {order_id, subtotal, total, currency}` |
+//! | LineItemAdded, LineItemUpdated | `a2c:<page>` | `products [{sku, price, quantity}]` (the units added) |
+//! | OrderSubmitted | `order:confirm` | `products [{sku, price, quantity, price_original}]`, `checkout {order_id, subtotal, total, currency}`, `user {id, email}` |
 //! | ProductViewed | `view:pdp` | `products [{sku}]` |
 //! | others | skipped: Discover has no such event | |
 
 use secrecy::ExposeSecret;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::client::PreparedRequest;
-use super::commerce::{object, quantity, some, Event, Item, Rendered};
+use super::commerce::{object, quantity, some, Event, Item, QuantityChange, Rendered};
 use crate::domain::targets::DiscoverEventTarget;
 
+/// The page names Discover's add-to-cart event takes (`a2c:<page>`).
+const A2C_PAGES: [&str; 5] = ["home", "pdp", "category", "cart", "qview"];
+
 pub fn render(event: &Event, target: &DiscoverEventTarget) -> Rendered {
-    let Some(user) = event.anonymous_id().or(event.user_id()) else {
-        return Rendered::Skip(
-            "Sitecore Discover needs a user_id: the event has neither an anonymous nor a user ID".into(),
-        );
+    let identity = match (event.anonymous_id(), event.user_id()) {
+        (Some(beacon), _) => ("uuid", beacon),
+        (None, Some(user)) => ("user_id", user),
+        (None, None) => {
+            return Rendered::Skip(
+                "Sitecore Discover needs a uuid or a user_id: the event has neither a beacon nor a user ID".into(),
+            )
+        }
     };
-    let (kind, name, value) = match event.event_type() {
-        "UserLoggedIn" => (
-            "user",
-            "login",
-            json!({"context": {"user": object([("id", some(event.user_id())), ("email", some(event.email()))])}}),
-        ),
-        "LineItemAdded" | "LineItemUpdated" => match event.line_item() {
-            Some(item) => ("a2c", "cart", json!({"products": [cart_product(&item)]})),
-            None => return Rendered::Skip("the line item is unknown".into()),
-        },
+    let order = event.order();
+    let (kind, name, mut value) = match event.event_type() {
+        "UserLoggedIn" => ("user", "login".to_owned(), json!({"context": {"user": user(event)}})),
+        "LineItemAdded" | "LineItemUpdated" => {
+            let Some(mut item) = event.line_item() else {
+                return Rendered::Skip("the line item is unknown".into());
+            };
+            match event.quantity_change() {
+                QuantityChange::Added(units) => item.quantity = Some(units),
+                change => return Rendered::Skip(change.not_an_addition().unwrap_or_default()),
+            }
+            ("a2c", a2c_page(event), json!({"products": [cart_product(&item)]}))
+        }
         "OrderSubmitted" => {
-            let order = event.order();
-            let products: Vec<Value> = event.line_items().iter().map(order_product).collect();
+            let order = order.clone().unwrap_or_default();
+            let products: Vec<Value> = event.line_items().iter().map(|i| order_product(i, &order)).collect();
             let checkout = object([
-                ("order_id", some(order.as_ref().and_then(|o| o.id.clone()))),
-                ("subtotal", some(order.as_ref().and_then(|o| o.subtotal))),
-                ("total", some(order.as_ref().and_then(|o| o.total))),
-                ("currency", some(order.as_ref().and_then(|o| o.currency.clone()))),
+                ("order_id", some(&order.id)),
+                ("subtotal", some(order.discounted_subtotal())),
+                ("total", some(order.total)),
+                ("currency", some(&order.currency)),
             ]);
-            ("order", "confirm", json!({"products": products, "checkout": checkout}))
+            let mut value = json!({"products": products, "checkout": checkout});
+            if event.user_id().is_some() {
+                value["user"] = user(event);
+            }
+            ("order", "confirm".to_owned(), value)
         }
         "ProductViewed" => match event.viewed_product() {
-            Some(item) => ("view", "pdp", json!({"products": [{"sku": item.sku}]})),
+            Some((item, _)) => ("view", "pdp".to_owned(), json!({"products": [{"sku": item.sku}]})),
             None => return Rendered::Skip("the viewed product is unknown".into()),
         },
         other => return Rendered::Skip(format!("Sitecore Discover has no event for {other}")),
     };
+    let page = locale_page(event, order.and_then(|o| o.currency));
+    if !page.is_empty() {
+        value["context"]["page"] = Value::Object(page);
+    }
     let t = event.occurred_at().timestamp_millis();
-    let discover_event = json!({"type": kind, "name": name, "value": value, "t": t, "t0": t, "user_id": user});
+    let mut discover_event = json!({"type": kind, "name": name, "value": value, "t": t, "t0": t});
+    discover_event[identity.0] = json!(identity.1);
     let body = json!({"data": discover_event.to_string()});
     Rendered::Request(PreparedRequest {
         url: target.service_endpoint.clone(),
@@ -63,6 +83,38 @@ pub fn render(event: &Event, target: &DiscoverEventTarget) -> Rendered {
     })
 }
 
+/// The user object that maps the real user ID to the uuid.
+fn user(event: &Event) -> Value {
+    object([("id", some(event.user_id())), ("email", some(event.email()))])
+}
+
+/// The page of an add-to-cart: the trigger's `Context.Page.Name` when it is one of Discover's
+/// (`home`, `pdp`, `category`, `cart`, `qview`), else `cart`.
+fn a2c_page(event: &Event) -> String {
+    event
+        .context()
+        .page
+        .and_then(|p| p.name)
+        .map(|n| n.to_ascii_lowercase())
+        .filter(|n| A2C_PAGES.contains(&n.as_str()))
+        .unwrap_or_else(|| "cart".to_owned())
+}
+
+/// `value.context.page`'s locale fields, lowercase, as far as the trigger's `Context.Locale`
+/// and the order's currency tell them.
+fn locale_page(event: &Event, currency: Option<String>) -> Map<String, Value> {
+    let context = event.context();
+    let Some(language) = context.language() else {
+        return Map::new();
+    };
+    let page = object([
+        ("locale_country", some(context.country())),
+        ("locale_language", some(language)),
+        ("locale_currency", some(currency.map(|c| c.to_ascii_lowercase()))),
+    ]);
+    page.as_object().cloned().unwrap_or_default()
+}
+
 fn cart_product(item: &Item) -> Value {
     object([
         ("sku", some(&item.sku)),
@@ -71,13 +123,13 @@ fn cart_product(item: &Item) -> Value {
     ])
 }
 
-fn order_product(item: &Item) -> Value {
-    // `price` is after discounts: the line total spread over its quantity.
+fn order_product(item: &Item, order: &super::commerce::Order) -> Value {
+    // `price` is after discounts: the line total spread over its quantity, to the cent.
     let count = item.quantity.unwrap_or(1.0);
     let discounted = item
         .line_total
         .filter(|_| count > 0.0)
-        .map(|t| t / count)
+        .map(|t| order.money(t / count))
         .or(item.price);
     object([
         ("sku", some(&item.sku)),

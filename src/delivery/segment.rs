@@ -7,14 +7,15 @@
 //! | --- | --- | --- |
 //! | UserLoggedIn | `identify` (traits from the User); with an anonymous ID, `/v1/batch` of `identify` + `alias` | |
 //! | LineItemAdded | `track` | `Product Added` (product + `cart_id`) |
+//! | LineItemUpdated | `track` | `Product Added` or `Product Removed` of the change in quantity |
 //! | LineItemRemoved | `track` | `Product Removed` |
 //! | CheckoutStarted | `track` | `Checkout Started` (order) |
 //! | OrderSubmitted | `track` | `Order Completed` (order) |
 //! | OrderRefunded | `track` | `Order Refunded` (order) |
 //! | OrderCanceled | `track` | `Order Cancelled` (order) |
-//! | PromotionApplied | `track` | `Coupon Applied` (`order_id`, `coupon_id`, `discount`) |
-//! | ProductViewed | `track` | `Product Viewed` (product) |
-//! | LineItemUpdated, PaymentCaptured | skipped: the spec has no such event | |
+//! | PromotionApplied | `track` | `Coupon Applied` (the last of `OrderPromotions`) |
+//! | ProductViewed | `track` | `Product Viewed` (product, `value`, `currency`) |
+//! | PaymentCaptured | skipped unless `ConfigData.EventNames.Segment` names a custom event | |
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -23,8 +24,8 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use super::client::PreparedRequest;
-use super::commerce::{object, quantity, some, Event, Item, Order, Rendered};
-use crate::domain::targets::SegmentTarget;
+use super::commerce::{object, quantity, some, Event, Item, Order, QuantityChange, Rendered};
+use crate::domain::targets::{SegmentTarget, TargetKind};
 
 pub fn render(event: &Event, target: &SegmentTarget) -> Rendered {
     if event.user_id().is_none() && event.anonymous_id().is_none() {
@@ -33,40 +34,9 @@ pub fn render(event: &Event, target: &SegmentTarget) -> Rendered {
     let (path, body) = match event.event_type() {
         "UserLoggedIn" => login(event),
         other => {
-            let (name, properties) = match other {
-                "LineItemAdded" | "LineItemRemoved" => {
-                    let Some(item) = event.line_item() else {
-                        return Rendered::Skip("the line item is unknown".into());
-                    };
-                    let mut properties = product(&item);
-                    properties["cart_id"] = json!(event.order().and_then(|o| o.id));
-                    let name = if other == "LineItemAdded" {
-                        "Product Added"
-                    } else {
-                        "Product Removed"
-                    };
-                    (name, properties)
-                }
-                "CheckoutStarted" => ("Checkout Started", order_properties(event)),
-                "OrderSubmitted" => ("Order Completed", order_properties(event)),
-                "OrderRefunded" => ("Order Refunded", order_properties(event)),
-                "OrderCanceled" => ("Order Cancelled", order_properties(event)),
-                "PromotionApplied" => {
-                    let order = event.order();
-                    let coupon = order.as_ref().and_then(|o| o.coupon.clone());
-                    let properties = object([
-                        ("order_id", some(order.as_ref().and_then(|o| o.id.clone()))),
-                        ("coupon_id", some(&coupon)),
-                        ("coupon_name", some(&coupon)),
-                        ("discount", some(order.as_ref().and_then(|o| o.discount))),
-                    ]);
-                    ("Coupon Applied", properties)
-                }
-                "ProductViewed" => match event.viewed_product() {
-                    Some(item) => ("Product Viewed", product(&item)),
-                    None => return Rendered::Skip("the viewed product is unknown".into()),
-                },
-                other => return Rendered::Skip(format!("Segment's e-commerce spec has no event for {other}")),
+            let (name, properties) = match track(event, other) {
+                Ok(track) => track,
+                Err(reason) => return Rendered::Skip(reason),
             };
             let mut message = common(event, event.delivery_id);
             message["event"] = json!(name);
@@ -84,6 +54,85 @@ pub fn render(event: &Event, target: &SegmentTarget) -> Rendered {
             ("authorization".into(), format!("Basic {credentials}")),
         ],
         body: serde_json::to_vec(&body).unwrap_or_default(),
+    })
+}
+
+/// A track call's event name and properties, or why there is none. The TrackingEvent's
+/// `ConfigData.EventNames.Segment` renames the event, and gives the spec's missing events
+/// (PaymentCaptured) a custom name.
+fn track(event: &Event, event_type: &str) -> Result<(String, Value), String> {
+    let renamed = event.event_name_override(TargetKind::Segment);
+    let named = |name: &str| renamed.unwrap_or(name).to_owned();
+    Ok(match event_type {
+        "LineItemAdded" | "LineItemUpdated" | "LineItemRemoved" => {
+            let mut item = event.line_item().ok_or("the line item is unknown")?;
+            let (name, units) = match event.quantity_change() {
+                QuantityChange::Added(units) => ("Product Added", units),
+                QuantityChange::Removed(units) => ("Product Removed", units),
+                change => return Err(change.not_an_addition().unwrap_or_default()),
+            };
+            item.quantity = Some(units);
+            let mut properties = product(&item);
+            properties["cart_id"] = json!(event.order().and_then(|o| o.id));
+            (named(name), properties)
+        }
+        "CheckoutStarted" => {
+            let order = event.order().unwrap_or_default();
+            let mut properties = order_properties(event, &order);
+            properties["value"] = json!(order.discounted_subtotal());
+            (named("Checkout Started"), properties)
+        }
+        "OrderSubmitted" => (
+            named("Order Completed"),
+            order_properties(event, &event.order().unwrap_or_default()),
+        ),
+        "OrderRefunded" => (
+            named("Order Refunded"),
+            order_properties(event, &event.order().unwrap_or_default()),
+        ),
+        "OrderCanceled" => (
+            named("Order Cancelled"),
+            order_properties(event, &event.order().unwrap_or_default()),
+        ),
+        "PaymentCaptured" => match renamed {
+            Some(name) => (
+                name.to_owned(),
+                order_properties(event, &event.order().unwrap_or_default()),
+            ),
+            None => {
+                return Err(
+                    "Segment's e-commerce spec has no event for PaymentCaptured (name one in the TrackingEvent's \
+                     ConfigData.EventNames.Segment to send it as a custom event)"
+                        .into(),
+                )
+            }
+        },
+        "PromotionApplied" => {
+            let promotion = event
+                .promotions()
+                .pop()
+                .ok_or("the trigger carries no OrderPromotions: there is no coupon to report")?;
+            let properties = object([
+                ("order_id", some(event.order().and_then(|o| o.id))),
+                ("cart_id", some(event.order().and_then(|o| o.id))),
+                ("coupon_id", some(&promotion.code)),
+                ("coupon_name", some(promotion.name.as_ref().or(promotion.code.as_ref()))),
+                ("discount", some(promotion.amount)),
+            ]);
+            (named("Coupon Applied"), properties)
+        }
+        "ProductViewed" => {
+            let (item, currency) = event.viewed_product().ok_or("the viewed product is unknown")?;
+            let mut properties = product(&item);
+            if let Some(price) = item.price {
+                properties["value"] = json!(price);
+            }
+            if let Some(currency) = currency {
+                properties["currency"] = json!(currency);
+            }
+            (named("Product Viewed"), properties)
+        }
+        other => return Err(format!("Segment's e-commerce spec has no event for {other}")),
     })
 }
 
@@ -121,10 +170,39 @@ fn common(event: &Event, message_id: &str) -> Value {
             "timestamp",
             some(event.occurred_at().to_rfc3339_opts(SecondsFormat::Millis, true)),
         ),
+        ("context", Some(context(event))),
+    ])
+}
+
+/// Segment's `context`: the library, and what the trigger's `Context` says of the shopper.
+fn context(event: &Event) -> Value {
+    let given = event.context();
+    let page = given.page.unwrap_or_default();
+    let campaign = given.campaign.unwrap_or_default();
+    let page = object([
+        ("url", some(page.url)),
+        ("path", some(page.path)),
+        ("title", some(page.title)),
+        ("referrer", some(&given.referrer)),
+    ]);
+    let campaign = object([
+        ("name", some(campaign.name)),
+        ("source", some(campaign.source)),
+        ("medium", some(campaign.medium)),
+        ("term", some(campaign.term)),
+        ("content", some(campaign.content)),
+    ]);
+    let non_empty = |v: Value| Some(v).filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+    object([
         (
-            "context",
-            some(json!({"library": {"name": "trackway", "version": env!("CARGO_PKG_VERSION")}})),
+            "library",
+            some(json!({"name": "trackway", "version": env!("CARGO_PKG_VERSION")})),
         ),
+        ("ip", some(given.ip)),
+        ("userAgent", some(given.user_agent)),
+        ("locale", some(given.locale)),
+        ("page", non_empty(page)),
+        ("campaign", non_empty(campaign)),
     ])
 }
 
@@ -143,25 +221,16 @@ fn product(item: &Item) -> Value {
     ])
 }
 
-fn order_properties(event: &Event) -> Value {
-    let order = event.order().unwrap_or(Order {
-        id: None,
-        total: None,
-        subtotal: None,
-        shipping: None,
-        tax: None,
-        discount: None,
-        currency: None,
-        coupon: None,
-    });
+/// Segment's order properties (its own example: `total 27.50, subtotal 22.50, revenue 25.00,
+/// discount 2.5`): `revenue` is before discounts, excluding shipping and tax (OrderCloud's
+/// `Subtotal`); `subtotal` is after discounts; `total`, `shipping`, `tax` as OrderCloud has them.
+fn order_properties(event: &Event, order: &Order) -> Value {
     let products: Vec<Value> = event.line_items().iter().map(product).collect();
-    // Segment: subtotal and revenue are after discounts, before shipping and tax.
-    let revenue = order.subtotal.map(|s| s - order.discount.unwrap_or(0.0));
     object([
         ("order_id", some(&order.id)),
         ("total", some(order.total)),
-        ("subtotal", some(revenue)),
-        ("revenue", some(revenue)),
+        ("subtotal", some(order.discounted_subtotal())),
+        ("revenue", some(order.subtotal)),
         ("shipping", some(order.shipping)),
         ("tax", some(order.tax)),
         ("discount", some(order.discount)),

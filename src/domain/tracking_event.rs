@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::delivery_config::id_matching_path;
 use super::event_type::EventType;
 use super::id::ResourceId;
-use super::validation::{required_text, Invalid, Invalids};
+use super::validation::{required_text, Invalid, InvalidCode, Invalids};
 
 const MAX_NAME_LEN: usize = 100;
 
@@ -30,7 +30,10 @@ pub struct TrackingEventDoc {
     /// Required: the DeliveryConfig that receives the events; it must exist.
     #[serde(rename = "DeliveryConfigID")]
     pub delivery_config_id: Option<String>,
-    /// Free-form JSON passed through in every hydrated payload of this TrackingEvent.
+    /// Free-form JSON passed through in every hydrated payload of this TrackingEvent. One key
+    /// is Trackway's: `EventNames`, an object renaming the event per target — `Segment` (the
+    /// track event), `SendEvent` (the actionType), `Http` (the `sitecore-event-type`) — e.g.
+    /// `{"EventNames": {"Segment": "edx.bi.ecommerce.payment_completed"}}`.
     #[schema(value_type = Option<Object>)]
     pub config_data: Option<Value>,
 }
@@ -62,6 +65,9 @@ impl TrackingEvent {
         );
         let client_id = invalids.take(required_id("ClientID", doc.client_id.as_deref()));
         let delivery_config_id = invalids.take(required_id("DeliveryConfigID", doc.delivery_config_id.as_deref()));
+        if let (Some(event_type), Some(config_data)) = (event_type, &doc.config_data) {
+            invalids.extend(check_event_names(event_type, config_data));
+        }
         invalids.finish(|| TrackingEvent {
             id: id.expect("checked by finish"),
             name: name.expect("checked by finish"),
@@ -83,6 +89,80 @@ impl TrackingEvent {
         }
     }
 }
+
+/// `ConfigData.EventNames`, when given: an object whose keys are targets that name events and
+/// whose values are the names. Refused here, not at delivery: a target whose vocabulary is fixed
+/// (DiscoverEvent), a call that has no event name (a login's identify on Segment and Send), or
+/// a name the mapping picks by the change (LineItemUpdated on Segment: Product Added or
+/// Removed).
+fn check_event_names(event_type: EventType, config_data: &Value) -> Invalids {
+    let mut invalids = Invalids::default();
+    let Some(names) = config_data.get("EventNames") else {
+        return invalids;
+    };
+    let Some(names) = names.as_object() else {
+        invalids.push(Invalid::new(
+            InvalidCode::InvalidValue,
+            "ConfigData.EventNames",
+            "ConfigData.EventNames must be an object of target names (Http, SendEvent, Segment) to event names.",
+        ));
+        return invalids;
+    };
+    for (target, name) in names {
+        let field = format!("ConfigData.EventNames.{target}");
+        let refused = match (target.as_str(), event_type) {
+            ("Segment" | "SendEvent", EventType::UserLoggedIn) => Some(format!(
+                "{field}: a login is an identify call, which has no event name."
+            )),
+            ("Segment", EventType::LineItemUpdated) => Some(format!(
+                "{field}: a LineItemUpdated is sent to Segment as Product Added or Product Removed, by the change."
+            )),
+            ("DiscoverEvent", _) => Some(format!("{field}: Sitecore Discover's event types are fixed.")),
+            ("Http" | "SendEvent" | "Segment", _) => None,
+            _ => {
+                let mut invalid = Invalid::new(
+                    InvalidCode::InvalidValue,
+                    &field,
+                    format!("{field}: {target:?} is not a target that names events (Http, SendEvent, Segment)."),
+                );
+                invalid.allowed = Some(EVENT_NAMING_TARGETS.map(str::to_owned).to_vec());
+                invalids.push(invalid);
+                continue;
+            }
+        };
+        if let Some(message) = refused {
+            invalids.push(Invalid::new(InvalidCode::InvalidValue, &field, message));
+            continue;
+        }
+        // The Http name travels in a header: visible ASCII only.
+        let fits = |c: char| {
+            if target == "Http" {
+                c.is_ascii_graphic()
+            } else {
+                !c.is_control()
+            }
+        };
+        let well_formed = name
+            .as_str()
+            .is_some_and(|n| !n.trim().is_empty() && n.chars().count() <= MAX_EVENT_NAME_LEN && n.chars().all(fits));
+        if !well_formed {
+            let what = if target == "Http" {
+                "visible ASCII characters (it is sent in a header)"
+            } else {
+                "printable characters"
+            };
+            invalids.push(Invalid::new(
+                InvalidCode::InvalidValue,
+                &field,
+                format!("{field} must be a string of 1 to {MAX_EVENT_NAME_LEN} {what}."),
+            ));
+        }
+    }
+    invalids
+}
+
+const EVENT_NAMING_TARGETS: [&str; 3] = ["Http", "SendEvent", "Segment"];
+const MAX_EVENT_NAME_LEN: usize = 200;
 
 fn required_id(field: &str, value: Option<&str>) -> Result<ResourceId, Invalid> {
     ResourceId::parse(field, value.ok_or_else(|| Invalid::required(field))?)
@@ -106,7 +186,6 @@ impl ErrorConfigDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::InvalidCode;
     use serde_json::json;
 
     fn doc(value: Value) -> TrackingEventDoc {
@@ -147,5 +226,58 @@ mod tests {
     fn unknown_fields_are_refused_by_the_document_type() {
         let err = serde_json::from_value::<TrackingEventDoc>(json!({"Nmae":"x"})).unwrap_err();
         assert!(err.to_string().contains("unknown field `Nmae`"), "{err}");
+    }
+
+    #[test]
+    fn event_names_in_config_data_are_checked_against_the_event_type() {
+        let fields = |event_type: &str, config_data: Value| -> Vec<String> {
+            let doc = TrackingEventDoc {
+                name: Some("n".into()),
+                event_type: Some(event_type.into()),
+                client_id: Some("c".into()),
+                delivery_config_id: Some("d".into()),
+                config_data: Some(config_data),
+                ..Default::default()
+            };
+            match TrackingEvent::parse(&doc, None) {
+                Ok(_) => Vec::new(),
+                Err(invalids) => invalids.0.into_iter().map(|i| i.field).collect(),
+            }
+        };
+        let names = |names: Value| json!({"EventNames": names, "Other": 1});
+        assert!(fields(
+            "PaymentCaptured",
+            names(json!({"Segment": "edx.bi.ecommerce.payment_completed",
+            "SendEvent": "PAYMENT", "Http": "acme.payments.captured"}))
+        )
+        .is_empty());
+        assert!(fields("UserLoggedIn", json!({"anything": "else"})).is_empty());
+        assert!(fields("UserLoggedIn", names(json!({"Http": "acme.login"}))).is_empty());
+        assert_eq!(
+            fields("UserLoggedIn", names(json!({"Segment": "Login", "SendEvent": "LOGIN"}))),
+            ["ConfigData.EventNames.Segment", "ConfigData.EventNames.SendEvent"]
+        );
+        assert_eq!(
+            fields("LineItemUpdated", names(json!({"Segment": "Cart Changed"}))),
+            ["ConfigData.EventNames.Segment"]
+        );
+        assert_eq!(
+            fields(
+                "OrderSubmitted",
+                names(json!({"DiscoverEvent": "x", "Kafka": "y", "Http": "has space",
+                "Segment": "", "SendEvent": 7}))
+            ),
+            [
+                "ConfigData.EventNames.DiscoverEvent",
+                "ConfigData.EventNames.Http",
+                "ConfigData.EventNames.Kafka",
+                "ConfigData.EventNames.Segment",
+                "ConfigData.EventNames.SendEvent"
+            ]
+        );
+        assert_eq!(
+            fields("OrderSubmitted", names(json!("Segment"))),
+            ["ConfigData.EventNames"]
+        );
     }
 }

@@ -26,8 +26,7 @@ fn targets() -> DeliveryTargets {
         "Http": {"Endpoint": "https://hooks.example.com/trackway", "Secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
                  "CustomAuthHeaderName": "X-Api-Key", "CustomAuthHeaderValue": "golden-header"},
         "SendEvent": {"SiteID": "0f8fad5b-d9cb-469f-a165-70867728950e"},
-        "DiscoverEvent": {"ClientID": "golden-customer", "ApiKey": "01-golden-api-key",
-                          "ServiceEndpoint": "https://discover.example.com/event/golden-customer"},
+        "DiscoverEvent": {"ClientID": "golden-customer", "ApiKey": "01-golden-api-key"},
         "Segment": {"WriteKey": "golden-write-key"}
     }))
     .unwrap();

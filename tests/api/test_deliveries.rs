@@ -117,7 +117,7 @@ async fn every_target_gets_one_sample_it_accepts_and_reports_the_answer() {
     assert!(products[0]["price"].is_f64(), "{event}");
     assert!(products[0]["quantity"].is_u64(), "{event}");
     assert!(event["t"].is_i64() && event["t0"].is_i64(), "{event}");
-    assert!(event["user_id"].as_str().is_some_and(|v| !v.is_empty()), "{event}");
+    assert!(event["uuid"].as_str().is_some_and(|v| !v.is_empty()), "{event}");
 
     // Segment: a Product Added track call with Basic auth and a messageId to deduplicate on.
     let request = &segment.received()[0];

@@ -79,7 +79,10 @@ async fn check_outcomes(app: &TestApp, receiver: &Receiver) {
 async fn check_skip(app: &TestApp, receiver: &Receiver) {
     let before = receiver.received().len();
     let accepted = app
-        .trigger(json!({"EventType": "OrderRefunded", "ClientID": "storefront", "UserID": "buyer01", "OrderID": "PO1"}))
+        .trigger(
+            json!({"EventType": "OrderRefunded", "ClientID": "storefront", "UserID": "buyer01",
+                        "AnonymousID": "beacon-1", "OrderID": "PO1"}),
+        )
         .await;
     app.deliver_all_due().await;
     let delivery = app
@@ -131,7 +134,7 @@ async fn sitecore_discover_end_to_end() {
         event["value"]["products"][0],
         json!({"sku": "tea", "price": 4.5, "quantity": 2})
     );
-    assert_eq!(event["user_id"], "beacon-1");
+    assert_eq!(event["uuid"], "beacon-1", "the beacon ID is Discover's uuid");
     check_skip(&app, &receiver).await;
 }
 

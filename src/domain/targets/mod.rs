@@ -25,6 +25,9 @@ pub const MASK: &str = "********";
 pub const SEND_DEFAULT_ENDPOINT: &str = "https://t.stat-track.com";
 /// Segment's HTTP Tracking API, used when a Segment target names no `Endpoint`.
 pub const SEGMENT_DEFAULT_ENDPOINT: &str = "https://api.segment.io";
+/// Discover's event host: without a `ServiceEndpoint`, a DiscoverEvent target posts to
+/// `{host}/event/{ClientID}/v4/publish`.
+pub const DISCOVER_EVENT_HOST: &str = "https://discover.sitecorecloud.io";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
@@ -289,7 +292,6 @@ mod tests {
                 "T.SendEvent.SiteID",
                 "T.DiscoverEvent.ClientID",
                 "T.DiscoverEvent.ApiKey",
-                "T.DiscoverEvent.ServiceEndpoint",
                 "T.Segment.WriteKey"
             ]
         );
@@ -322,6 +324,11 @@ mod tests {
                 site_id: Some("6c0f7f8e-2a55-4b51-9a57-4a4e5c1f0d11".into()),
                 service_endpoint: None,
             }),
+            discover_event: Some(DiscoverEventTargetDoc {
+                client_id: Some("17595242-159871555".into()),
+                api_key: Some("01-key".into()),
+                service_endpoint: None,
+            }),
             segment: Some(SegmentTargetDoc {
                 write_key: Some("wk".into()),
                 endpoint: None,
@@ -329,6 +336,10 @@ mod tests {
             ..Default::default()
         };
         let targets = DeliveryTargets::parse("T", &doc).unwrap();
+        assert_eq!(
+            targets.discover_event.unwrap().service_endpoint.as_str(),
+            "https://discover.sitecorecloud.io/event/17595242-159871555/v4/publish"
+        );
         assert_eq!(
             targets.send_event.unwrap().service_endpoint.as_str(),
             "https://t.stat-track.com/"

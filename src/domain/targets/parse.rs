@@ -9,7 +9,8 @@ use uuid::Uuid;
 use super::DeliveryTargets;
 use super::{
     CustomAuthHeader, DiscoverEventTarget, DiscoverEventTargetDoc, HttpTarget, HttpTargetDoc, SegmentTarget,
-    SegmentTargetDoc, SendEventTarget, SendEventTargetDoc, MASK, SEGMENT_DEFAULT_ENDPOINT, SEND_DEFAULT_ENDPOINT,
+    SegmentTargetDoc, SendEventTarget, SendEventTargetDoc, DISCOVER_EVENT_HOST, MASK, SEGMENT_DEFAULT_ENDPOINT,
+    SEND_DEFAULT_ENDPOINT,
 };
 use crate::domain::validation::{optional_text, required_text, Invalid, InvalidCode, Invalids};
 
@@ -132,14 +133,20 @@ impl DiscoverEventTarget {
             MAX_FIELD_LEN,
         ));
         let api_key = invalids.take(required_secret(&format!("{field}.ApiKey"), doc.api_key.as_deref()));
-        let service_endpoint = invalids.take(required_url(
+        let service_endpoint = invalids.take(optional_url(
             &format!("{field}.ServiceEndpoint"),
             doc.service_endpoint.as_deref(),
         ));
-        invalids.finish(|| DiscoverEventTarget {
-            client_id: client_id.expect("checked by finish"),
-            api_key: api_key.expect("checked by finish"),
-            service_endpoint: service_endpoint.expect("checked by finish"),
+        invalids.finish(|| {
+            let client_id = client_id.expect("checked by finish");
+            let service_endpoint = service_endpoint
+                .flatten()
+                .unwrap_or_else(|| discover_event_endpoint(&client_id));
+            DiscoverEventTarget {
+                client_id,
+                api_key: api_key.expect("checked by finish"),
+                service_endpoint,
+            }
         })
     }
 }
@@ -156,6 +163,16 @@ impl SegmentTarget {
                 .unwrap_or_else(|| Url::parse(SEGMENT_DEFAULT_ENDPOINT).expect("constant URL")),
         })
     }
+}
+
+/// Discover's published event endpoint for a customer key: `DISCOVER_EVENT_HOST` +
+/// `/event/<ckey>/v4/publish`, the key as one path segment (percent-encoded if need be).
+fn discover_event_endpoint(customer_key: &str) -> Url {
+    let mut url = Url::parse(DISCOVER_EVENT_HOST).expect("constant URL");
+    url.path_segments_mut()
+        .expect("an http URL has a path")
+        .extend(["event", customer_key, "v4", "publish"]);
+    url
 }
 
 /// RFC 9110 `tchar`: the bytes a header name may contain.
