@@ -27,9 +27,9 @@ pub struct Snapshot {
     /// The products the payload mentions, ordered by ID (byte order).
     pub products: Vec<Map<String, Value>>,
     pub user: Option<Map<String, Value>>,
-    /// The changed line item's `Quantity` before this trigger (LineItemUpdated), when the store
-    /// held the line.
-    pub previous_quantity: Option<f64>,
+    /// The changed line item's `Quantity` before this trigger (LineItemUpdated), as stored,
+    /// when the store held the line.
+    pub previous_quantity: Option<serde_json::Number>,
 }
 
 /// Who the event is about, after identity stitching.

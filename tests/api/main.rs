@@ -22,4 +22,5 @@ mod schema;
 mod test_deliveries;
 mod tracking_events;
 mod triggers;
+mod vendor_fidelity;
 mod vendors;

@@ -242,13 +242,16 @@ fn removed_line_item(trigger: &Trigger, stored: &[Doc]) -> Option<Doc> {
 
 /// A LineItemUpdated's line quantity before the update: as stored before the batch (the
 /// batcher keeps two triggers on one order out of the same batch).
-fn previous_quantity(trigger: &Trigger, stored: &[Doc]) -> Option<f64> {
+fn previous_quantity(trigger: &Trigger, stored: &[Doc]) -> Option<serde_json::Number> {
     let (EventType::LineItemUpdated, Some(id)) = (trigger.event_type, &trigger.line_item_id) else {
         return None;
     };
-    stored
+    match stored
         .iter()
         .find(|li| li.get("ID").and_then(Value::as_str) == Some(id.as_str()))?
         .get("Quantity")?
-        .as_f64()
+    {
+        Value::Number(quantity) => Some(quantity.clone()),
+        _ => None,
+    }
 }
