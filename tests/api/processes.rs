@@ -273,3 +273,49 @@ async fn refused_requests_are_in_the_request_log_too() {
         .unwrap_or_else(|| panic!("no request line for /v1/events in:\n{log}"));
     assert!(line.contains(r#""status":401"#), "{line}");
 }
+
+#[tokio::test]
+async fn personal_data_in_a_trigger_never_reaches_the_log() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
+    let process = serve_with(
+        &app.database_url,
+        60,
+        &[("RUST_LOG", "debug"), ("TRACKWAY__LOG__FORMAT", "json")],
+    )
+    .await;
+    let (ip, agent) = ("198.51.100.23", "PersonalAgent/7.7");
+    let post = |body: String| {
+        app.client
+            .post(format!("{}/v1/triggers", process.url))
+            .bearer_auth(app.token(trackway::domain::Role::FullAccess))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let trigger = |page_url: &str| {
+        json!({"EventType": "OrderSubmitted", "ClientID": "storefront", "OrderID": "PO1",
+               "Context": {"Ip": ip, "UserAgent": agent, "Page": {"Url": page_url}}})
+        .to_string()
+    };
+    assert_eq!(
+        post(trigger("https://shop.example.com/cart")).await.unwrap().status(),
+        202
+    );
+    assert_eq!(post(trigger("not a url")).await.unwrap().status(), 400);
+    let malformed = format!(r#"{{"EventType": "OrderSubmitted", "Context": {{"Ip": "{ip}", "UserAgent": 7}}}}"#);
+    assert_eq!(post(malformed).await.unwrap().status(), 400);
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        receiver.received()[0].json()["Context"]["Ip"],
+        ip,
+        "destinations get it"
+    );
+    let log = process.stop().await;
+    let requests = log.lines().filter(|l| l.contains(r#""path":"/v1/triggers""#)).count();
+    assert_eq!(requests, 3, "each request was logged:\n{log}");
+    for personal in [ip, agent] {
+        assert!(!log.contains(personal), "{personal} is in the log:\n{log}");
+    }
+}
