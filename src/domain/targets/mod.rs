@@ -61,6 +61,7 @@ pub struct SendEventTargetDoc {
     /// The Send website ID (a UUID).
     #[serde(rename = "SiteID")]
     pub site_id: Option<String>,
+    /// The tracker API; default `https://t.stat-track.com`.
     pub service_endpoint: Option<String>,
 }
 
@@ -73,6 +74,7 @@ pub struct DiscoverEventTargetDoc {
     pub client_id: Option<String>,
     /// Write-only: reads show it masked.
     pub api_key: Option<String>,
+    /// The events URL; default `https://discover.sitecorecloud.io/event/{ClientID}/v4/publish`.
     pub service_endpoint: Option<String>,
 }
 
@@ -117,7 +119,7 @@ pub struct SendEventTarget {
 pub struct DiscoverEventTarget {
     pub client_id: String,
     pub api_key: SecretString,
-    /// Required: Discover's events URL differs per customer, so there is no default.
+    /// Given, or Discover's published event endpoint for the customer key (`ClientID`).
     pub service_endpoint: Url,
 }
 
@@ -193,7 +195,9 @@ impl DeliveryTargets {
             discover_event: self.discover_event.as_ref().map(|t| DiscoverEventTargetDoc {
                 client_id: Some(t.client_id.clone()),
                 api_key: Some(t.api_key.expose_secret().to_owned()),
-                service_endpoint: Some(t.service_endpoint.to_string()),
+                // The default is not kept: it follows the ClientID if that changes.
+                service_endpoint: Some(t.service_endpoint.to_string())
+                    .filter(|_| t.service_endpoint != parse::discover_event_endpoint(&t.client_id)),
             }),
             segment: self.segment.as_ref().map(|t| SegmentTargetDoc {
                 write_key: Some(t.write_key.expose_secret().to_owned()),
@@ -336,6 +340,8 @@ mod tests {
             ..Default::default()
         };
         let targets = DeliveryTargets::parse("T", &doc).unwrap();
+        let stored = targets.to_doc().discover_event.unwrap();
+        assert_eq!(stored.service_endpoint, None, "the default follows a changed ClientID");
         assert_eq!(
             targets.discover_event.unwrap().service_endpoint.as_str(),
             "https://discover.sitecorecloud.io/event/17595242-159871555/v4/publish"

@@ -167,7 +167,7 @@ impl SegmentTarget {
 
 /// Discover's published event endpoint for a customer key: `DISCOVER_EVENT_HOST` +
 /// `/event/<ckey>/v4/publish`, the key as one path segment (percent-encoded if need be).
-fn discover_event_endpoint(customer_key: &str) -> Url {
+pub(super) fn discover_event_endpoint(customer_key: &str) -> Url {
     let mut url = Url::parse(DISCOVER_EVENT_HOST).expect("constant URL");
     url.path_segments_mut()
         .expect("an http URL has a path")
