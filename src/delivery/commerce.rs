@@ -75,6 +75,14 @@ impl<'a> Event<'a> {
         self.context().page.and_then(|p| p.url)
     }
 
+    /// The promotion applied last: the latest `DateApplied`, else the last listed (OrderCloud
+    /// lists an order's promotions in the order they were applied).
+    pub fn last_promotion(&self) -> Option<Promotion> {
+        let mut promotions = self.promotions();
+        let latest = (0..promotions.len()).max_by_key(|&i| (promotions[i].applied_at, i))?;
+        Some(promotions.swap_remove(latest))
+    }
+
     /// The promotions applied to the order, as the trigger carried them.
     pub fn promotions(&self) -> Vec<Promotion> {
         self.payload["OrderPromotions"]
@@ -86,6 +94,9 @@ impl<'a> Event<'a> {
                         code: text(p, "Code"),
                         name: text(p, "Name"),
                         amount: number(p, "Amount"),
+                        applied_at: text(p, "DateApplied")
+                            .and_then(|d| DateTime::parse_from_rfc3339(&d).ok())
+                            .map(|d| d.with_timezone(&Utc)),
                     })
                     .collect()
             })
@@ -161,6 +172,7 @@ impl<'a> Event<'a> {
         let mut item = Item::from_product(&id, Some(product), None);
         let schedule = product.get("PriceSchedule").and_then(Value::as_object);
         item.price = schedule.and_then(|s| s.get("PriceBreaks")?.get(0)?.get("Price")?.as_f64());
+        item.line_total = item.price;
         Some((item, schedule.and_then(|s| text(s, "Currency"))))
     }
 
@@ -203,6 +215,7 @@ impl Item {
             product
                 .and_then(|p| p.get("xp"))
                 .and_then(|xp| xp[field].as_str())
+                .filter(|v| !v.trim().is_empty())
                 .map(str::to_owned)
         };
         let price = line.and_then(|l| number(l, "UnitPrice"));
@@ -270,6 +283,8 @@ pub struct Promotion {
     pub code: Option<String>,
     pub name: Option<String>,
     pub amount: Option<f64>,
+    /// OrderCloud's `DateApplied`.
+    pub applied_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

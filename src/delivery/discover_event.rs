@@ -1,7 +1,7 @@
 //! Sitecore Discover events: `POST {ServiceEndpoint}` (by default the event endpoint of the
 //! customer key, `ClientID`) with `{"data": "<event JSON as a string>"}` and the ApiKey in
-//! `Authorization`. The event is `{type, name, value, t, t0}` with `uuid` (the beacon ID) when
-//! known, else `user_id` (the user ID); `value.context.page` carries the locale. Mapping:
+//! `Authorization`. The event is `{type, name, value, t, t0, uuid}`, `uuid` the beacon ID (an
+//! event without one is skipped); `value.context.page` carries the locale. Mapping:
 //!
 //! | EventType | type:name | value |
 //! | --- | --- | --- |
@@ -22,14 +22,14 @@ use crate::domain::targets::DiscoverEventTarget;
 const A2C_PAGES: [&str; 5] = ["home", "pdp", "category", "cart", "qview"];
 
 pub fn render(event: &Event, target: &DiscoverEventTarget) -> Rendered {
-    let identity = match (event.anonymous_id(), event.user_id()) {
-        (Some(beacon), _) => ("uuid", beacon),
-        (None, Some(user)) => ("user_id", user),
-        (None, None) => {
-            return Rendered::Skip(
-                "Sitecore Discover needs a uuid or a user_id: the event has neither a beacon nor a user ID".into(),
-            )
-        }
+    // `user_id` is "a unique anonymous user ID", which a commerce user ID is not: without
+    // the beacon's ID there is nobody Discover knows to send the event about.
+    let Some(beacon) = event.anonymous_id() else {
+        return Rendered::Skip(
+            "Sitecore Discover's uuid is its beacon's visitor ID (AnonymousID), and none is known for this \
+             shopper: Trackway does not invent one"
+                .into(),
+        );
     };
     let order = event.order();
     let (kind, name, mut value) = match event.event_type() {
@@ -70,8 +70,8 @@ pub fn render(event: &Event, target: &DiscoverEventTarget) -> Rendered {
         value["context"]["page"] = Value::Object(page);
     }
     let t = event.occurred_at().timestamp_millis();
-    let mut discover_event = json!({"type": kind, "name": name, "value": value, "t": t, "t0": t});
-    discover_event[identity.0] = json!(identity.1);
+    // `t0` is the page's load time, which a server-side event does not have: the event's own.
+    let discover_event = json!({"type": kind, "name": name, "value": value, "t": t, "t0": t, "uuid": beacon});
     let body = json!({"data": discover_event.to_string()});
     Rendered::Request(PreparedRequest {
         url: target.service_endpoint.clone(),

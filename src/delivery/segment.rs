@@ -13,7 +13,7 @@
 //! | OrderSubmitted | `track` | `Order Completed` (order) |
 //! | OrderRefunded | `track` | `Order Refunded` (order) |
 //! | OrderCanceled | `track` | `Order Cancelled` (order) |
-//! | PromotionApplied | `track` | `Coupon Applied` (the last of `OrderPromotions`) |
+//! | PromotionApplied | `track` | `Coupon Applied` (the promotion applied last) |
 //! | ProductViewed | `track` | `Product Viewed` (product, `value`, `currency`) |
 //! | PaymentCaptured | skipped unless `ConfigData.EventNames.Segment` names a custom event | |
 
@@ -109,8 +109,7 @@ fn track(event: &Event, event_type: &str) -> Result<(String, Value), String> {
         },
         "PromotionApplied" => {
             let promotion = event
-                .promotions()
-                .pop()
+                .last_promotion()
                 .ok_or("the trigger carries no OrderPromotions: there is no coupon to report")?;
             let properties = object([
                 ("order_id", some(event.order().and_then(|o| o.id))),

@@ -2,6 +2,8 @@
 //! `tests/fixtures/triggers/` goes through the real ingestion path; its hydrated payload is
 //! rendered by each target and compared with `tests/fixtures/golden/<Target>/<EventType>.json`
 //! (URL, headers with auth, body — every request is a POST — or the reason it is skipped).
+//! The triggers are sent in `EventType::ALL` order into one database, so a later one sees what
+//! earlier ones stored (the LineItemUpdated's previous quantity is the LineItemAdded's line).
 //! `TRACKWAY_UPDATE_GOLDEN=1 scripts/test golden` rewrites the files after a deliberate change;
 //! review the diff before committing it.
 

@@ -193,12 +193,36 @@ async fn a_line_item_update_sends_the_change_in_quantity() {
         (1, 1, 2)
     );
 
+    // Named by ID only, the line may already be stored as updated (PUT through the entity
+    // API): the change cannot be told, unless the trigger says what the quantity was.
+    let put = app
+        .put(
+            "/v1/orders/PO1/lineitems/L1",
+            json!({"ProductID": "tea", "Quantity": 6, "UnitPrice": 4.5}),
+        )
+        .await;
+    assert!(put.status.is_success(), "{:?}", put.body);
+    let by_id = json!({"EventType": "LineItemUpdated", "ClientID": "storefront", "UserID": "buyer01",
+                       "AnonymousID": "beacon-1", "OrderID": "PO1", "LineItemID": "L1"});
+    let segment = status_of(&deliver(&app, by_id.clone()).await, "Segment").clone();
+    assert_eq!(segment["Status"], "Skipped", "{segment}");
+    assert!(segment["LastError"]
+        .as_str()
+        .unwrap()
+        .contains("previous quantity is unknown"));
+    let mut told = by_id;
+    told["PreviousQuantity"] = json!(1);
+    deliver(&app, told).await;
+    let (_, _, segment) = vendors.bodies();
+    assert_eq!(segment[2]["event"], "Product Added");
+    assert_eq!(segment[2]["properties"]["quantity"], 5);
+
     // The Http payload carries the previous quantity.
     let event = app.trigger(line_item(2)).await;
     let stored = app
         .get(&format!("/v1/events/{}", event.body["ID"].as_str().unwrap()))
         .await;
-    assert_eq!(stored.body["Payload"]["PreviousQuantity"], 1, "{:?}", stored.body);
+    assert_eq!(stored.body["Payload"]["PreviousQuantity"], 6, "{:?}", stored.body);
 }
 
 #[tokio::test]
@@ -329,6 +353,14 @@ async fn malformed_context_and_promotions_are_refused_naming_the_field() {
             "Context.Page.Url"
         ]
     );
+    let misplaced = app
+        .trigger(
+            json!({"EventType": "OrderSubmitted", "ClientID": "storefront", "OrderID": "PO1",
+            "PreviousQuantity": 2}),
+        )
+        .await;
+    assert_eq!(misplaced.status, StatusCode::BAD_REQUEST, "{:?}", misplaced.body);
+    assert_eq!(misplaced.body["Errors"][0]["Data"]["Field"], "PreviousQuantity");
     assert_eq!(app.count("events").await, 0);
     let unknown = app
         .trigger(

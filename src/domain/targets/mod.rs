@@ -340,6 +340,12 @@ mod tests {
             ..Default::default()
         };
         let targets = DeliveryTargets::parse("T", &doc).unwrap();
+        let mut not_a_key = doc.clone();
+        not_a_key.discover_event.as_mut().unwrap().client_id = Some("golden customer".into());
+        assert_eq!(
+            codes(DeliveryTargets::parse("T", &not_a_key)),
+            [(InvalidCode::InvalidValue, "T.DiscoverEvent.ClientID".to_owned())]
+        );
         let stored = targets.to_doc().discover_event.unwrap();
         assert_eq!(stored.service_endpoint, None, "the default follows a changed ClientID");
         assert_eq!(

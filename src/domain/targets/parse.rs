@@ -137,6 +137,26 @@ impl DiscoverEventTarget {
             &format!("{field}.ServiceEndpoint"),
             doc.service_endpoint.as_deref(),
         ));
+        let is_customer_key = |key: &str| {
+            key.split_once('-').is_some_and(|(account, domain)| {
+                [account, domain]
+                    .iter()
+                    .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric()))
+            })
+        };
+        if let (Some(key), Some(None)) = (&client_id, &service_endpoint) {
+            if !is_customer_key(key) {
+                let field = format!("{field}.ClientID");
+                invalids.push(Invalid::new(
+                    InvalidCode::InvalidValue,
+                    &field,
+                    format!(
+                        "{field} must be the customer key, <accountID>-<domainID>, for the default \
+                         ServiceEndpoint to be built from it; or give ServiceEndpoint."
+                    ),
+                ));
+            }
+        }
         invalids.finish(|| {
             let client_id = client_id.expect("checked by finish");
             let service_endpoint = service_endpoint

@@ -67,6 +67,11 @@ pub struct TriggerDoc {
     pub order_promotions: Option<Vec<Map<String, Value>>>,
     /// Where and how the shopper acted: page, session, locale, campaign.
     pub context: Option<Context>,
+    /// LineItemUpdated only: the line's quantity before the update, when the platform knows
+    /// it. Without it, the quantity Trackway stored for the line is used, if the trigger
+    /// carries the updated `LineItem`.
+    #[schema(value_type = Option<f64>)]
+    pub previous_quantity: Option<serde_json::Number>,
     /// Free-form, passed through to the payload.
     #[serde(rename = "xp")]
     #[schema(value_type = Option<Object>)]
@@ -95,6 +100,8 @@ pub struct Trigger {
     pub payments: Option<Vec<Value>>,
     pub promotions: Vec<Promotion>,
     pub context: Option<Context>,
+    /// The line's quantity before a LineItemUpdated, as the trigger gave it.
+    pub previous_quantity: Option<serde_json::Number>,
     pub xp: Option<Value>,
 }
 
@@ -188,6 +195,7 @@ impl Trigger {
             payments: doc.payments.clone(),
             promotions,
             context,
+            previous_quantity: doc.previous_quantity.clone(),
             xp: doc.xp.clone(),
         };
         trigger.check_requirements(&mut invalids);
@@ -205,6 +213,24 @@ impl Trigger {
                 ));
             }
         };
+        if let Some(previous) = &self.previous_quantity {
+            if self.event_type != EventType::LineItemUpdated {
+                invalids.push(Invalid::new(
+                    InvalidCode::InvalidValue,
+                    "PreviousQuantity",
+                    format!(
+                        "PreviousQuantity is for LineItemUpdated triggers, not {}.",
+                        self.event_type
+                    ),
+                ));
+            } else if previous.as_f64().is_none_or(|q| q < 0.0) {
+                invalids.push(Invalid::new(
+                    InvalidCode::InvalidValue,
+                    "PreviousQuantity",
+                    "PreviousQuantity must be a number of at least 0.",
+                ));
+            }
+        }
         let carries_line_items = self.line_item.is_some() || !self.line_items.is_empty();
         if carries_line_items && self.order_id.is_none() {
             needs(invalids, false, "OrderID or Order (the order its line items belong to)");

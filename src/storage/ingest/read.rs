@@ -240,12 +240,19 @@ fn removed_line_item(trigger: &Trigger, stored: &[Doc]) -> Option<Doc> {
         .or_else(|| trigger.line_items.iter().map(|li| &li.doc).find(is_it).cloned())
 }
 
-/// A LineItemUpdated's line quantity before the update: as stored before the batch (the
-/// batcher keeps two triggers on one order out of the same batch).
+/// A LineItemUpdated's line quantity before the update: as the trigger gives it, else as
+/// stored before the batch (the batcher keeps two triggers on one order out of the same batch)
+/// when the trigger carries the updated line. A trigger that only names its line leaves the
+/// store's copy as the current one, which may already be the updated line (PUT through the
+/// entity API): then the change cannot be told.
 fn previous_quantity(trigger: &Trigger, stored: &[Doc]) -> Option<serde_json::Number> {
     let (EventType::LineItemUpdated, Some(id)) = (trigger.event_type, &trigger.line_item_id) else {
         return None;
     };
+    if let Some(given) = &trigger.previous_quantity {
+        return Some(given.clone());
+    }
+    trigger.line_item.as_ref()?;
     match stored
         .iter()
         .find(|li| li.get("ID").and_then(Value::as_str) == Some(id.as_str()))?
