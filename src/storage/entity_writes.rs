@@ -80,7 +80,8 @@ impl<'a> Writes<'a> {
     }
 
     // What a reader finds once these writes are made, from what it found before: the same
-    // rules as the statement's, for readers that read first and write after.
+    // rules as the statement's, for readers that read first and write after. tests/api/overlay.rs
+    // runs both on the same cases against PostgreSQL.
 
     /// The order's document, if these writes replace it.
     pub fn order(&self, id: &str) -> Option<&'a Doc> {
@@ -125,12 +126,17 @@ impl<'a> Writes<'a> {
         self.users.iter().find(|u| u.id.as_str() == id).map(|u| &u.doc)
     }
 
-    /// An anonymous ID these writes link to the user: the latest link, then.
+    /// An anonymous ID these writes link to the user: its latest link, then. Of two links of
+    /// one anonymous ID, the first is kept.
     pub fn linked_anonymous_id(&self, user_id: &str) -> Option<&'a str> {
-        self.identities
+        let links = &self.identities;
+        links
             .iter()
-            .find(|(_, user)| user.as_str() == user_id)
-            .map(|(anonymous, _)| *anonymous)
+            .enumerate()
+            .find(|(i, (anonymous, user))| {
+                user.as_str() == user_id && !links[..*i].iter().any(|(earlier, _)| earlier == anonymous)
+            })
+            .map(|(_, (anonymous, _))| *anonymous)
     }
 
     /// The anonymous IDs these writes link, to a new user or again to the same one.
