@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::{new_delivery_id, CHANNEL};
-use crate::domain::delivery::DeliveryStatus;
+use super::CHANNEL;
+use crate::domain::delivery::{DeliveryId, DeliveryStatus};
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
 use crate::storage::delivery_configs::disabled_reason;
 use crate::storage::entities::Writes;
@@ -14,7 +14,7 @@ use crate::storage::params::{column, Params, Placeholder};
 
 /// A delivery to create.
 pub(crate) struct NewDelivery {
-    pub id: String,
+    pub id: DeliveryId,
     pub tracking_event_id: String,
     pub delivery_config_id: String,
     pub target: TargetKind,
@@ -40,7 +40,7 @@ impl NewDelivery {
             .kinds()
             .into_iter()
             .map(|target| NewDelivery {
-                id: new_delivery_id(),
+                id: DeliveryId::new(),
                 tracking_event_id: tracking_event_id.to_owned(),
                 delivery_config_id: delivery_config_id.to_owned(),
                 target,
@@ -201,7 +201,7 @@ mod tests {
             occurred_at: now,
         };
         let delivery = NewDelivery {
-            id: new_delivery_id(),
+            id: DeliveryId::new(),
             tracking_event_id: "te1".into(),
             delivery_config_id: "dc1".into(),
             target: TargetKind::Http,
