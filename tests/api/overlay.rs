@@ -147,49 +147,20 @@ async fn line_items_a_batch_finds_are_those_its_write_leaves() {
     );
 }
 
-/// A case for a store keyed by ID: the document stored before, if any, and those written, in
-/// order.
-struct Case {
-    name: &'static str,
-    id: &'static str,
-    before: Option<Value>,
-    written: Vec<Value>,
-}
+/// A case for a store keyed by ID: its name, the ID, the version stored before (if any) and
+/// the versions written, in order.
+type Case = (&'static str, &'static str, Option<u32>, &'static [u32]);
 
-fn keyed_cases() -> Vec<Case> {
-    let version = |id: &str, v: u32| json!({"ID": id, "V": v});
-    vec![
-        Case {
-            name: "replaced",
-            id: "X1",
-            before: Some(version("X1", 1)),
-            written: vec![version("X1", 2)],
-        },
-        Case {
-            name: "new",
-            id: "X2",
-            before: None,
-            written: vec![version("X2", 1)],
-        },
-        Case {
-            name: "written as stored",
-            id: "X3",
-            before: Some(version("X3", 1)),
-            written: vec![version("X3", 1)],
-        },
-        Case {
-            name: "not written",
-            id: "X4",
-            before: Some(version("X4", 1)),
-            written: vec![],
-        },
-        Case {
-            name: "two writes of one row",
-            id: "X5",
-            before: Some(version("X5", 1)),
-            written: vec![version("X5", 2), version("X5", 3)],
-        },
-    ]
+const KEYED_CASES: [Case; 5] = [
+    ("replaced", "X1", Some(1), &[2]),
+    ("new", "X2", None, &[1]),
+    ("written as stored", "X3", Some(1), &[1]),
+    ("not written", "X4", Some(1), &[]),
+    ("two writes of one row", "X5", Some(1), &[2, 3]),
+];
+
+fn version(id: &str, v: u32) -> Value {
+    json!({"ID": id, "V": v})
 }
 
 /// A store of documents keyed by ID, as the writes and the overlay name it.
@@ -240,28 +211,29 @@ impl Keyed {
 /// Runs `cases` on `store`: seeds them, asks the overlay, writes, and compares.
 async fn keyed_cases_agree(pool: &PgPool, store: Keyed, cases: &[Case]) {
     let table = store.table();
-    for before in cases.iter().filter_map(|case| case.before.as_ref()) {
-        seed_doc(pool, table, before.clone()).await;
+    for (_, id, before, _) in cases {
+        if let Some(v) = before {
+            seed_doc(pool, table, version(id, *v)).await;
+        }
     }
     let entities: Vec<Entity> = cases
         .iter()
-        .flat_map(|case| case.written.iter().cloned().map(entity))
+        .flat_map(|(_, id, _, written)| written.iter().map(|v| entity(version(id, *v))))
         .collect();
     let writes = store.writes(entities.iter().collect());
 
     let mut expected = Vec::new();
-    for case in cases {
-        let before = stored_doc(pool, table, case.id).await;
-        expected.push(store.overlay(&writes, case.id).cloned().or(before));
+    for (_, id, _, _) in cases {
+        let before = stored_doc(pool, table, id).await;
+        expected.push(store.overlay(&writes, id).cloned().or(before));
     }
     write_all(pool, &writes).await;
 
-    for (case, expected) in cases.iter().zip(expected) {
-        let after = stored_doc(pool, table, case.id).await;
+    for ((case, id, _, _), expected) in cases.iter().zip(expected) {
+        let after = stored_doc(pool, table, id).await;
         assert_eq!(
             after, expected,
-            "{table}, {}: the overlay and the statement disagree",
-            case.name
+            "{table}, {case}: the overlay and the statement disagree"
         );
     }
 }
@@ -270,10 +242,10 @@ async fn keyed_cases_agree(pool: &PgPool, store: Keyed, cases: &[Case]) {
 async fn products_and_users_a_batch_finds_are_those_its_write_leaves() {
     let app = TestApp::spawn().await;
     for store in [Keyed::Products, Keyed::Users] {
-        keyed_cases_agree(&app.pool, store, &keyed_cases()).await;
+        keyed_cases_agree(&app.pool, store, &KEYED_CASES).await;
         assert_eq!(
             stored_doc(&app.pool, store.table(), "X5").await,
-            Some(doc(json!({"ID": "X5", "V": 2}))),
+            Some(doc(version("X5", 2))),
             "{store:?}: of two writes of one row the first is kept"
         );
     }
@@ -284,9 +256,9 @@ async fn orders_a_batch_finds_are_those_its_write_leaves() {
     let app = TestApp::spawn().await;
     // The statement refuses two writes of one order; a batch never holds them (one trigger per
     // order and batch).
-    let cases: Vec<Case> = keyed_cases()
+    let cases: Vec<Case> = KEYED_CASES
         .into_iter()
-        .filter(|case| case.written.len() < 2)
+        .filter(|(_, _, _, written)| written.len() < 2)
         .collect();
     keyed_cases_agree(&app.pool, Keyed::Orders, &cases).await;
 }
