@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::list::{ListPage, ListParams};
 use super::{method_not_allowed, path_id, query_pairs, AppState};
 use crate::domain::attempt::FailureKind;
-use crate::domain::delivery::DeliveryStatus;
+use crate::domain::delivery::{DeliveryId, DeliveryStatus};
 use crate::domain::listing::ListQuery;
 use crate::storage::delivery_records::{self, AttemptRecord, DeliveryRecord, RetryOutcome};
 use crate::storage::events::{self, EventRecord};
@@ -73,7 +73,8 @@ pub struct EventOut {
 #[serde(rename_all = "PascalCase")]
 pub struct DeliveryOut {
     #[serde(rename = "ID")]
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: DeliveryId,
     #[serde(rename = "EventID")]
     pub event_id: String,
     #[serde(rename = "TrackingEventID")]
@@ -232,8 +233,8 @@ pub async fn get_delivery(
     s: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
-    let delivery = delivery_records::get(&s.pool, id.as_str())
+    let id = DeliveryId::from(path_id(&id)?);
+    let delivery = delivery_records::get(&s.pool, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("Delivery", id.as_str()))?;
     Ok(HttpResponse::Ok().json(DeliveryOut::from(delivery)))
@@ -247,8 +248,8 @@ pub async fn retry(
     s: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
-    match delivery_records::retry(&s.pool, id.as_str(), s.clock.now()).await? {
+    let id = DeliveryId::from(path_id(&id)?);
+    match delivery_records::retry(&s.pool, &id, s.clock.now()).await? {
         RetryOutcome::NotFound => Err(ApiError::not_found("Delivery", id.as_str())),
         RetryOutcome::InFlight => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -257,7 +258,7 @@ pub async fn retry(
             None,
         )),
         RetryOutcome::Queued => {
-            let delivery = delivery_records::get(&s.pool, id.as_str())
+            let delivery = delivery_records::get(&s.pool, &id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("Delivery", id.as_str()))?;
             Ok(HttpResponse::Accepted().json(DeliveryOut::from(delivery)))

@@ -118,7 +118,7 @@ impl Dispatcher {
             .as_ref()
             .map_err(|invalid| config_error(invalid.clone()))?;
         let payload = with_tracking_event(payload, &delivery.tracking_event.0);
-        render(targets, kind, &payload, &delivery.id, now)
+        render(targets, kind, &payload, delivery.id.as_str(), now)
             .map(|rendered| (kind, rendered))
             .map_err(|missing| config_error(format!("DeliveryConfig {} no longer has {missing}", config.id)))
     }

@@ -39,6 +39,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::DeliverySettings;
+use crate::domain::delivery::DeliveryId;
 use crate::domain::targets::{DeliveryTargets, TargetKind};
 use crate::storage::deliveries::Outcome;
 use breaker::BreakerPolicy;
@@ -61,7 +62,7 @@ pub struct Dispatcher {
     recorder: Mutex<Option<mpsc::WeakUnboundedSender<Outcome>>>,
     /// The attempts running in tasks of this process: each delivery's attempt number and
     /// when it started, so that those cut off by a shutdown can be recorded as such.
-    in_flight: Mutex<HashMap<String, (i32, DateTime<Utc>)>>,
+    in_flight: Mutex<HashMap<DeliveryId, (i32, DateTime<Utc>)>>,
 }
 
 impl Dispatcher {
@@ -101,6 +102,7 @@ impl Dispatcher {
 }
 
 /// The request a target makes of a payload: one module per target, each a pure function.
+/// `delivery_id` is the text receivers dedupe on: a [`DeliveryId`]'s, or a test delivery's own.
 /// `Err` names the target the config no longer has.
 pub fn render(
     targets: &DeliveryTargets,

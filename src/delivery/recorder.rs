@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::Dispatcher;
+use crate::domain::delivery::DeliveryId;
 use crate::storage::deliveries::{self, Claimed, Outcome};
 use crate::storage::StorageError;
 
@@ -27,7 +28,7 @@ impl Dispatcher {
         self.recorder.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i32, DateTime<Utc>)>> {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<DeliveryId, (i32, DateTime<Utc>)>> {
         self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -38,7 +39,7 @@ impl Dispatcher {
     }
 
     /// Notes that the attempt at delivery `id` is over and its outcome queued for recording.
-    pub(super) fn finished(&self, id: &str) {
+    pub(super) fn finished(&self, id: &DeliveryId) {
         self.in_flight().remove(id);
     }
 
@@ -46,7 +47,7 @@ impl Dispatcher {
     /// again at once, instead of when its lease runs out: for a shutdown that cannot wait for
     /// them. Returns how many there were.
     pub async fn interrupt_in_flight(&self) -> Result<usize, StorageError> {
-        let interrupted: Vec<(String, i32, DateTime<Utc>)> = self
+        let interrupted: Vec<(DeliveryId, i32, DateTime<Utc>)> = self
             .in_flight()
             .iter()
             .map(|(id, (attempt, started))| (id.clone(), *attempt, *started))

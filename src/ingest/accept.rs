@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use super::handoff::{self, Handoff, Taken};
+use crate::domain::delivery::DeliveryId;
 use crate::domain::hydration::{self, MissingEntity, UserContext};
 use crate::domain::targets::TargetKind;
 use crate::domain::trigger::Trigger;
@@ -35,7 +36,8 @@ pub struct TriggerOut {
 #[serde(rename_all = "PascalCase")]
 pub struct DeliveryRef {
     #[serde(rename = "ID")]
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: DeliveryId,
     #[serde(rename = "TrackingEventID")]
     pub tracking_event_id: String,
     #[serde(rename = "DeliveryConfigID")]

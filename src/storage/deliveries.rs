@@ -15,14 +15,14 @@ use super::dead_letters;
 use super::delivery_configs::{ConfigNow, ConfigRow};
 use super::StorageError;
 use crate::domain::attempt::FailureKind;
-use crate::domain::delivery::DeliveryStatus;
+use crate::domain::delivery::{DeliveryId, DeliveryStatus};
 use crate::domain::delivery_config::DEFAULT_MAX_IN_FLIGHT;
 use crate::domain::targets::{TargetKey, TargetKind};
 
 /// A claimed delivery with everything needed to send it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
-    pub id: String,
+    pub id: DeliveryId,
     pub event_id: String,
     pub event_type: String,
     pub tracking_event_id: String,
@@ -54,7 +54,7 @@ pub struct Batch {
 /// A claimed row as read, its documents not yet known to be readable.
 #[derive(sqlx::FromRow)]
 struct ClaimedRow {
-    id: String,
+    id: DeliveryId,
     event_id: String,
     event_type: String,
     tracking_event_id: String,
@@ -242,7 +242,7 @@ pub async fn release(pool: &PgPool, claimed: &[Claimed], now: DateTime<Utc>) -> 
 /// recorded or claimed again since is left alone.
 pub async fn interrupt(
     pool: &PgPool,
-    interrupted: &[(String, i32, DateTime<Utc>)],
+    interrupted: &[(DeliveryId, i32, DateTime<Utc>)],
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     if interrupted.is_empty() {
@@ -379,11 +379,11 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], now: DateTime<Utc>) -> 
         .bind(&bodies);
     if !outcomes.iter().any(|o| matches!(o.next, Next::Failed { .. })) {
         // Nothing more to write: one statement, committed on its own.
-        let _: Vec<String> = query.fetch_all(pool).await?;
+        let _: Vec<DeliveryId> = query.fetch_all(pool).await?;
         return Ok(());
     }
     let mut tx = pool.begin().await?;
-    let applied: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
+    let applied: HashSet<DeliveryId> = query.fetch_all(&mut *tx).await?.into_iter().collect();
     for outcome in outcomes.iter().filter(|o| applied.contains(&o.delivery.id)) {
         if let Next::Failed { reason, disable_target } = &outcome.next {
             if *disable_target {

@@ -8,7 +8,7 @@ use super::ingest::CHANNEL;
 use super::listing::{self, Column, Page};
 use super::StorageError;
 use crate::domain::attempt::FailureKind;
-use crate::domain::delivery::DeliveryStatus;
+use crate::domain::delivery::{DeliveryId, DeliveryStatus};
 use crate::domain::listing::{FieldKind, ListField, ListQuery};
 
 const COLUMNS: &[Column] = &[
@@ -76,7 +76,7 @@ const SELECT: &str = "SELECT id, event_id, tracking_event_id, delivery_config_id
 /// A delivery as stored; the API renders it as `api::records::DeliveryRecord`.
 #[derive(Debug, sqlx::FromRow)]
 pub struct DeliveryRecord {
-    pub id: String,
+    pub id: DeliveryId,
     pub event_id: String,
     pub tracking_event_id: String,
     pub delivery_config_id: String,
@@ -122,7 +122,7 @@ pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<Page<DeliveryRecor
     Ok(listing::list(pool, SELECT, "deliveries", "id", COLUMNS, query).await?)
 }
 
-pub async fn get(pool: &PgPool, id: &str) -> Result<Option<DeliveryRecord>, StorageError> {
+pub async fn get(pool: &PgPool, id: &DeliveryId) -> Result<Option<DeliveryRecord>, StorageError> {
     let delivery: Option<DeliveryRecord> = sqlx::query_as(&format!("{SELECT} FROM deliveries WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
@@ -161,7 +161,7 @@ pub enum RetryOutcome {
 
 /// Makes a delivery due now, whatever its state (a Succeeded one is sent again). Its attempt
 /// numbering continues; the retry schedule, if spent, allows this one attempt.
-pub async fn retry(pool: &PgPool, id: &str, now: DateTime<Utc>) -> Result<RetryOutcome, StorageError> {
+pub async fn retry(pool: &PgPool, id: &DeliveryId, now: DateTime<Utc>) -> Result<RetryOutcome, StorageError> {
     let mut tx = pool.begin().await?;
     let state: Option<(DeliveryStatus, Option<DateTime<Utc>>)> =
         sqlx::query_as("SELECT status, lease_until FROM deliveries WHERE id = $1 FOR UPDATE")

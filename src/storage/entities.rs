@@ -9,7 +9,6 @@ use super::StorageError;
 use crate::domain::trigger::Entity;
 use crate::domain::ResourceId;
 
-pub(crate) use super::entity_writes::WRITE_CTES;
 pub use super::entity_writes::{write, Removed, Writes};
 
 type Doc = Map<String, Value>;

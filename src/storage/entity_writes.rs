@@ -3,14 +3,11 @@
 //! to what a batch read ([`Writes::order`], [`Writes::line_items_of`]…), so that each trigger of
 //! the batch sees the others' writes without reading again.
 
-use std::sync::LazyLock;
-
 use serde_json::{Map, Value};
-use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
-use super::add;
+use super::params::{column, Params};
 use crate::domain::trigger::Entity;
 use crate::domain::ResourceId;
 
@@ -39,128 +36,33 @@ pub struct Removed {
     pub doc: Doc,
 }
 
-/// The writes of a [`Writes`], as the items of a WITH clause; they take parameters `$1` to
-/// `$15` ([`Writes::arguments`]), and `line_items_removed` returns the line items removed with
-/// their stored documents. A statement can go on with its own items and parameters after them.
-///
-/// Rows are upserted in key order, so that concurrent writers lock them in the same order.
-/// Documents identical to the stored ones are not written at all: a popular product carried by
-/// every trigger would otherwise serialise all of them on its row lock.
-pub(crate) const WRITE_CTES: &str = "
-users_written AS (
-    INSERT INTO users (id, doc, updated_at)
-    SELECT id, doc, now() FROM unnest($1::text[], $2::jsonb[]) AS t(id, doc)
-    WHERE NOT EXISTS (SELECT 1 FROM users s WHERE s.id = t.id AND s.doc = t.doc)
-    ORDER BY id
-    ON CONFLICT ON CONSTRAINT users_pkey DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at),
-products_written AS (
-    INSERT INTO products (id, doc, updated_at)
-    SELECT id, doc, now() FROM unnest($3::text[], $4::jsonb[]) AS t(id, doc)
-    WHERE NOT EXISTS (SELECT 1 FROM products s WHERE s.id = t.id AND s.doc = t.doc)
-    ORDER BY id
-    ON CONFLICT ON CONSTRAINT products_pkey DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at),
-orders_written AS (
-    INSERT INTO orders (id, user_id, doc, updated_at)
-    SELECT id, user_id, doc, now() FROM unnest($5::text[], $6::text[], $7::jsonb[]) AS t(id, user_id, doc)
-    WHERE NOT EXISTS (SELECT 1 FROM orders s
-                      WHERE s.id = t.id AND s.doc = t.doc AND s.user_id IS NOT DISTINCT FROM t.user_id)
-    ORDER BY id
-    ON CONFLICT ON CONSTRAINT orders_pkey DO UPDATE
-    SET user_id = coalesce(excluded.user_id, orders.user_id), doc = excluded.doc, updated_at = now()),
-line_items_written AS (
-    INSERT INTO line_items (order_id, id, product_id, doc, updated_at)
-    SELECT order_id, id, product_id, doc, now()
-    FROM unnest($8::text[], $9::text[], $10::text[], $11::jsonb[]) AS t(order_id, id, product_id, doc)
-    WHERE NOT EXISTS (SELECT 1 FROM line_items s WHERE s.order_id = t.order_id AND s.id = t.id AND s.doc = t.doc)
-    ORDER BY order_id, id
-    ON CONFLICT ON CONSTRAINT line_items_pkey DO UPDATE
-    SET product_id = excluded.product_id, doc = excluded.doc, updated_at = now()),
-identity_linked AS (
-    INSERT INTO identities (anonymous_id, user_id, linked_at)
-    SELECT anonymous_id, user_id, now() FROM unnest($12::text[], $13::text[]) AS t(anonymous_id, user_id)
-    ORDER BY anonymous_id
-    ON CONFLICT ON CONSTRAINT identities_pkey DO UPDATE SET user_id = excluded.user_id, linked_at = now()),
-line_items_removed AS (
-    DELETE FROM line_items l USING unnest($14::text[], $15::text[]) AS t(order_id, id)
-    WHERE l.order_id = t.order_id AND l.id = t.id
-    RETURNING l.order_id, l.id, l.doc)";
-
-static WRITE_SQL: LazyLock<String> =
-    LazyLock::new(|| format!("WITH {WRITE_CTES}\nSELECT order_id, id, doc FROM line_items_removed"));
-
 impl<'a> Writes<'a> {
-    /// The parameters of [`WRITE_CTES`], in order. A line item both written and removed is
-    /// only removed. Of two writes of the same row, the first is kept.
-    pub(crate) fn arguments(&self) -> Result<PgArguments, sqlx::Error> {
-        fn sorted<'e>(entities: &[&'e Entity]) -> Vec<&'e Entity> {
-            let mut sorted = entities.to_vec();
-            sorted.sort_by(|a, b| a.id.cmp(&b.id));
-            sorted.dedup_by(|a, b| a.id == b.id);
-            sorted
-        }
-        let users = sorted(&self.users);
-        let products = sorted(&self.products);
-        let line_items = self.line_items_written();
-        let mut identities = self.identities.clone();
-        identities.sort_by_key(|(anonymous, _)| *anonymous);
-        identities.dedup_by_key(|(anonymous, _)| *anonymous);
-        let removed = &self.remove_line_items;
-        let mut args = PgArguments::default();
-        add(&mut args, users.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())?;
-        add(&mut args, users.iter().map(|e| Json(&e.doc)).collect::<Vec<_>>())?;
-        add(&mut args, products.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())?;
-        add(&mut args, products.iter().map(|e| Json(&e.doc)).collect::<Vec<_>>())?;
-        add(
-            &mut args,
-            self.orders.iter().map(|(o, _)| o.id.as_str()).collect::<Vec<_>>(),
-        )?;
-        add(
-            &mut args,
-            self.orders
-                .iter()
-                .map(|(_, user)| user.as_ref().map(ResourceId::as_str))
-                .collect::<Vec<_>>(),
-        )?;
-        add(
-            &mut args,
-            self.orders.iter().map(|(o, _)| Json(&o.doc)).collect::<Vec<_>>(),
-        )?;
-        add(
-            &mut args,
-            line_items.iter().map(|(order, _)| order.as_str()).collect::<Vec<_>>(),
-        )?;
-        add(
-            &mut args,
-            line_items.iter().map(|(_, item)| item.id.as_str()).collect::<Vec<_>>(),
-        )?;
-        add(
-            &mut args,
-            line_items
-                .iter()
-                .map(|(_, item)| item.reference("ProductID").map(|p| p.to_string()))
-                .collect::<Vec<_>>(),
-        )?;
-        add(
-            &mut args,
-            line_items.iter().map(|(_, item)| Json(&item.doc)).collect::<Vec<_>>(),
-        )?;
-        add(
-            &mut args,
-            identities.iter().map(|(anonymous, _)| *anonymous).collect::<Vec<_>>(),
-        )?;
-        add(
-            &mut args,
-            identities.iter().map(|(_, user)| user.as_str()).collect::<Vec<_>>(),
-        )?;
-        add(
-            &mut args,
-            removed.iter().map(|(order, _)| order.as_str()).collect::<Vec<_>>(),
-        )?;
-        add(
-            &mut args,
-            removed.iter().map(|(_, item)| item.as_str()).collect::<Vec<_>>(),
-        )?;
-        Ok(args)
+    /// The writes as the items of a WITH clause, their values bound to `params`; the last,
+    /// `line_items_removed`, returns the line items removed with their stored documents. A
+    /// statement can go on with its own items and parameters after them.
+    ///
+    /// Rows are upserted in key order, so that concurrent writers lock them in the same order.
+    /// Documents identical to the stored ones are not written at all: a popular product carried
+    /// by every trigger would otherwise serialise all of them on its row lock. A line item both
+    /// written and removed is only removed. Of two writes of the same row, the first is kept.
+    ///
+    /// The text depends only on the order of the binds, which is fixed, never on the rows: it
+    /// is the same for every batch, so sqlx's per-connection cache of prepared statements finds
+    /// it. It is formatted anew for each statement (microseconds, against a round trip), so that
+    /// each placeholder comes from the bind it stands for and the two cannot drift apart.
+    pub(crate) fn ctes(&self, params: &mut Params) -> Result<String, sqlx::Error> {
+        let mut links = self.identities.clone();
+        links.sort_by_key(|(anonymous, _)| *anonymous);
+        links.dedup_by_key(|(anonymous, _)| *anonymous);
+        let items = [
+            upsert_keyed(params, "users", &first_of_each(&self.users))?,
+            upsert_keyed(params, "products", &first_of_each(&self.products))?,
+            upsert_orders(params, &self.orders)?,
+            upsert_line_items(params, &self.line_items_written())?,
+            link_identities(params, &links)?,
+            remove_line_items(params, &self.remove_line_items)?,
+        ];
+        Ok(items.join(",\n"))
     }
 
     /// The line items written, in key order, the first of each key, none that is removed.
@@ -178,7 +80,8 @@ impl<'a> Writes<'a> {
     }
 
     // What a reader finds once these writes are made, from what it found before: the same
-    // rules as WRITE_CTES, for readers that read first and write after.
+    // rules as the statement's, for readers that read first and write after. tests/api/overlay.rs
+    // runs both on the same cases against PostgreSQL.
 
     /// The order's document, if these writes replace it.
     pub fn order(&self, id: &str) -> Option<&'a Doc> {
@@ -223,12 +126,17 @@ impl<'a> Writes<'a> {
         self.users.iter().find(|u| u.id.as_str() == id).map(|u| &u.doc)
     }
 
-    /// An anonymous ID these writes link to the user: the latest link, then.
+    /// An anonymous ID these writes link to the user: its latest link, then. Of two links of
+    /// one anonymous ID, the first is kept.
     pub fn linked_anonymous_id(&self, user_id: &str) -> Option<&'a str> {
-        self.identities
+        let links = &self.identities;
+        links
             .iter()
-            .find(|(_, user)| user.as_str() == user_id)
-            .map(|(anonymous, _)| *anonymous)
+            .enumerate()
+            .find(|(i, (anonymous, user))| {
+                user.as_str() == user_id && !links[..*i].iter().any(|(earlier, _)| earlier == anonymous)
+            })
+            .map(|(_, (anonymous, _))| *anonymous)
     }
 
     /// The anonymous IDs these writes link, to a new user or again to the same one.
@@ -237,10 +145,110 @@ impl<'a> Writes<'a> {
     }
 }
 
+/// Entities in key order, the first written of each key.
+fn first_of_each<'e>(entities: &[&'e Entity]) -> Vec<&'e Entity> {
+    let mut sorted = entities.to_vec();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    sorted.dedup_by(|a, b| a.id == b.id);
+    sorted
+}
+
+// Each item of [`Writes::ctes`], binding its own columns.
+
+/// Documents keyed by ID alone: `table` is `users` or `products`.
+fn upsert_keyed(params: &mut Params, table: &str, entities: &[&Entity]) -> Result<String, sqlx::Error> {
+    let ids = params.bind(column(entities, |e| e.id.as_str()))?;
+    let docs = params.bind(column(entities, |e| Json(&e.doc)))?;
+    Ok(format!(
+        "\
+{table}_written AS (
+    INSERT INTO {table} (id, doc, updated_at)
+    SELECT id, doc, now() FROM unnest({ids}::text[], {docs}::jsonb[]) AS t(id, doc)
+    WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE s.id = t.id AND s.doc = t.doc)
+    ORDER BY id
+    ON CONFLICT ON CONSTRAINT {table}_pkey DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at)"
+    ))
+}
+
+/// Orders with the user each belongs to, when known: an order written without one keeps the
+/// user it had.
+fn upsert_orders(params: &mut Params, orders: &[(&Entity, Option<ResourceId>)]) -> Result<String, sqlx::Error> {
+    let ids = params.bind(column(orders, |(order, _)| order.id.as_str()))?;
+    let user_ids = params.bind(column(orders, |(_, user)| user.as_ref().map(ResourceId::as_str)))?;
+    let docs = params.bind(column(orders, |(order, _)| Json(&order.doc)))?;
+    Ok(format!(
+        "\
+orders_written AS (
+    INSERT INTO orders (id, user_id, doc, updated_at)
+    SELECT id, user_id, doc, now()
+    FROM unnest({ids}::text[], {user_ids}::text[], {docs}::jsonb[]) AS t(id, user_id, doc)
+    WHERE NOT EXISTS (SELECT 1 FROM orders s
+                      WHERE s.id = t.id AND s.doc = t.doc AND s.user_id IS NOT DISTINCT FROM t.user_id)
+    ORDER BY id
+    ON CONFLICT ON CONSTRAINT orders_pkey DO UPDATE
+    SET user_id = coalesce(excluded.user_id, orders.user_id), doc = excluded.doc, updated_at = now())"
+    ))
+}
+
+/// Line items with their order's ID; `product_id` is the document's `ProductID`.
+fn upsert_line_items(params: &mut Params, items: &[(&ResourceId, &Entity)]) -> Result<String, sqlx::Error> {
+    let order_ids = params.bind(column(items, |(order, _)| order.as_str()))?;
+    let ids = params.bind(column(items, |(_, item)| item.id.as_str()))?;
+    let product_ids = params.bind(column(items, |(_, item)| {
+        item.reference("ProductID").map(|p| p.to_string())
+    }))?;
+    let docs = params.bind(column(items, |(_, item)| Json(&item.doc)))?;
+    Ok(format!(
+        "\
+line_items_written AS (
+    INSERT INTO line_items (order_id, id, product_id, doc, updated_at)
+    SELECT order_id, id, product_id, doc, now()
+    FROM unnest({order_ids}::text[], {ids}::text[], {product_ids}::text[], {docs}::jsonb[])
+         AS t(order_id, id, product_id, doc)
+    WHERE NOT EXISTS (SELECT 1 FROM line_items s WHERE s.order_id = t.order_id AND s.id = t.id AND s.doc = t.doc)
+    ORDER BY order_id, id
+    ON CONFLICT ON CONSTRAINT line_items_pkey DO UPDATE
+    SET product_id = excluded.product_id, doc = excluded.doc, updated_at = now())"
+    ))
+}
+
+/// (anonymous ID, user ID) links, one per anonymous ID.
+fn link_identities(params: &mut Params, links: &[(&str, &ResourceId)]) -> Result<String, sqlx::Error> {
+    let anonymous_ids = params.bind(column(links, |(anonymous, _)| *anonymous))?;
+    let user_ids = params.bind(column(links, |(_, user)| user.as_str()))?;
+    Ok(format!(
+        "\
+identity_linked AS (
+    INSERT INTO identities (anonymous_id, user_id, linked_at)
+    SELECT anonymous_id, user_id, now()
+    FROM unnest({anonymous_ids}::text[], {user_ids}::text[]) AS t(anonymous_id, user_id)
+    ORDER BY anonymous_id
+    ON CONFLICT ON CONSTRAINT identities_pkey DO UPDATE SET user_id = excluded.user_id, linked_at = now())"
+    ))
+}
+
+/// (order ID, line item ID) to delete, returned with their stored documents.
+fn remove_line_items(params: &mut Params, removed: &[(&ResourceId, &ResourceId)]) -> Result<String, sqlx::Error> {
+    let order_ids = params.bind(column(removed, |(order, _)| order.as_str()))?;
+    let ids = params.bind(column(removed, |(_, item)| item.as_str()))?;
+    Ok(format!(
+        "\
+line_items_removed AS (
+    DELETE FROM line_items l USING unnest({order_ids}::text[], {ids}::text[]) AS t(order_id, id)
+    WHERE l.order_id = t.order_id AND l.id = t.id
+    RETURNING l.order_id, l.id, l.doc)"
+    ))
+}
+
 /// Makes `writes` in one statement (one round trip); returns the removed line items with their
 /// stored documents.
 pub async fn write(conn: &mut PgConnection, writes: &Writes<'_>) -> Result<Vec<Removed>, sqlx::Error> {
-    let removed: Vec<(String, String, Json<Doc>)> = sqlx::query_as_with(WRITE_SQL.as_str(), writes.arguments()?)
+    let mut params = Params::default();
+    let sql = format!(
+        "WITH\n{}\nSELECT order_id, id, doc FROM line_items_removed",
+        writes.ctes(&mut params)?
+    );
+    let removed: Vec<(String, String, Json<Doc>)> = sqlx::query_as_with(&sql, params.into_arguments())
         .fetch_all(conn)
         .await?;
     Ok(removed

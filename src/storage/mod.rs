@@ -14,10 +14,10 @@ pub mod error_config;
 pub mod events;
 pub mod ingest;
 pub mod listing;
+mod params;
 pub mod tracking_events;
 
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Arguments, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::config::DatabaseSettings;
 
@@ -97,14 +97,6 @@ pub fn unavailable(err: &sqlx::Error) -> bool {
             .is_some_and(|code| ["08", "53", "57"].iter().any(|class| code.starts_with(class))),
         _ => false,
     }
-}
-
-/// Adds a statement's next parameter, for statements built of parts that bind their own.
-pub(crate) fn add<'q, T>(args: &mut PgArguments, value: T) -> Result<(), sqlx::Error>
-where
-    T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
-{
-    args.add(value).map_err(sqlx::Error::Encode)
 }
 
 /// Turns a constraint violation into the error a client can act on. `id` is the row written,

@@ -15,6 +15,7 @@ mod helpers;
 mod hostile_input;
 mod lists;
 mod network_guard;
+mod overlay;
 mod processes;
 mod receiver;
 mod records;

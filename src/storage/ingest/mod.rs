@@ -15,7 +15,3 @@ pub const CHANNEL: &str = "trackway_deliveries";
 pub fn new_event_id() -> String {
     format!("evt_{}", uuid::Uuid::now_v7().simple())
 }
-
-pub fn new_delivery_id() -> String {
-    format!("dlv_{}", uuid::Uuid::now_v7().simple())
-}

@@ -1,22 +1,20 @@
 //! Storing accepted events and their deliveries, with the entities their triggers carried: one
 //! statement for a whole batch.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::{new_delivery_id, CHANNEL};
-use crate::domain::delivery::DeliveryStatus;
+use super::CHANNEL;
+use crate::domain::delivery::{DeliveryId, DeliveryStatus};
 use crate::domain::targets::{DeliveryTargetsDoc, TargetKind};
-use crate::storage::add;
 use crate::storage::delivery_configs::disabled_reason;
-use crate::storage::entities::{Writes, WRITE_CTES};
+use crate::storage::entities::Writes;
+use crate::storage::params::{column, Params, Placeholder};
 
 /// A delivery to create.
 pub(crate) struct NewDelivery {
-    pub id: String,
+    pub id: DeliveryId,
     pub tracking_event_id: String,
     pub delivery_config_id: String,
     pub target: TargetKind,
@@ -42,7 +40,7 @@ impl NewDelivery {
             .kinds()
             .into_iter()
             .map(|target| NewDelivery {
-                id: new_delivery_id(),
+                id: DeliveryId::new(),
                 tracking_event_id: tracking_event_id.to_owned(),
                 delivery_config_id: delivery_config_id.to_owned(),
                 target,
@@ -68,31 +66,11 @@ pub(crate) struct NewEvent<'a> {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// Makes a batch's entity writes ($1 to $15, [`WRITE_CTES`]) and stores its events and their
-/// deliveries, in one statement, and, when any delivery is due and `$35` says so, notifies the
-/// workers (on commit). A delivery the workers took at once is stored leased to them, its first
+/// Makes a batch's entity writes ([`Writes::ctes`]) and stores its events and their deliveries,
+/// in one statement, and, when any delivery is due and `wake` says so, notifies the workers
+/// (on commit). A delivery the workers took at once is stored leased to them, its first
 /// attempt begun (attempt 1, due again when the lease runs out). An idempotency key already
 /// taken fails the whole statement: nothing of the batch is kept.
-static STORE_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH {WRITE_CTES},
-event AS (
-    INSERT INTO events (id, event_type, client_id, idempotency_key, user_id, anonymous_id, payload, response,
-                        occurred_at, received_at)
-    SELECT t.*, $25 FROM unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[],
-                                $22::json[], $23::json[], $24::timestamptz[]) AS t),
-delivery AS (
-    INSERT INTO deliveries (id, event_id, tracking_event_id, delivery_config_id, target, tracking_event, status,
-                            last_error, attempts, lease_until, next_attempt_at, created_at, updated_at)
-    SELECT t.id, t.event_id, te, dc, target, snapshot, status, error, CASE WHEN leased IS NULL THEN 0 ELSE 1 END,
-           leased, coalesce(leased, $25), $25, $25
-    FROM unnest($26::text[], $27::text[], $28::text[], $29::text[], $30::text[], $31::json[], $32::text[],
-                $33::text[], $36::timestamptz[]) AS t(id, event_id, te, dc, target, snapshot, status, error, leased))
-SELECT pg_notify($34, '') WHERE $35"
-    )
-});
-
-/// Stores events and their deliveries in one statement, with `writes` (see [`STORE_SQL`]).
 pub(crate) async fn store<'a>(
     conn: &mut PgConnection,
     writes: &Writes<'_>,
@@ -100,72 +78,142 @@ pub(crate) async fn store<'a>(
     now: DateTime<Utc>,
     wake: bool,
 ) -> Result<(), sqlx::Error> {
-    let event_column =
-        |column: fn(&NewEvent<'a>) -> Option<&'a str>| events.iter().map(|(e, _)| column(e)).collect::<Vec<_>>();
+    let (sql, params) = statement(writes, events, now, wake)?;
+    sqlx::query_with(&sql, params.into_arguments()).execute(conn).await?;
+    Ok(())
+}
+
+/// The statement [`store`] runs and its parameters. Like [`Writes::ctes`], its text is the
+/// same for every batch and made anew for each.
+fn statement(
+    writes: &Writes<'_>,
+    events: &[(NewEvent<'_>, &[NewDelivery])],
+    now: DateTime<Utc>,
+    wake: bool,
+) -> Result<(String, Params), sqlx::Error> {
     let deliveries: Vec<(&str, &NewDelivery)> = events
         .iter()
         .flat_map(|(e, ds)| ds.iter().map(move |d| (e.id, d)))
         .collect();
-    let delivery_column =
-        |column: fn(&NewDelivery) -> &str| deliveries.iter().map(|(_, d)| column(d)).collect::<Vec<_>>();
-    let status = |d: &NewDelivery| {
-        if d.disabled.is_some() {
-            DeliveryStatus::Failed.as_str()
-        } else {
-            DeliveryStatus::Pending.as_str()
-        }
+    let due = deliveries
+        .iter()
+        .any(|(_, d)| d.disabled.is_none() && d.leased_until.is_none());
+    let mut params = Params::default();
+    let writes = writes.ctes(&mut params)?;
+    let now = params.bind(now)?;
+    let events = insert_events(&mut params, events, now)?;
+    let deliveries = insert_deliveries(&mut params, &deliveries, now)?;
+    let channel = params.bind(CHANNEL)?;
+    let wake = params.bind(wake && due)?;
+    let sql = format!("WITH\n{writes},\n{events},\n{deliveries}\nSELECT pg_notify({channel}, '') WHERE {wake}");
+    Ok((sql, params))
+}
+
+/// The events, received at `now`.
+fn insert_events(
+    params: &mut Params,
+    events: &[(NewEvent<'_>, &[NewDelivery])],
+    now: Placeholder,
+) -> Result<String, sqlx::Error> {
+    let ids = params.bind(column(events, |(e, _)| e.id))?;
+    let event_types = params.bind(column(events, |(e, _)| e.event_type))?;
+    let client_ids = params.bind(column(events, |(e, _)| e.client_id))?;
+    let idempotency_keys = params.bind(column(events, |(e, _)| e.idempotency_key))?;
+    let user_ids = params.bind(column(events, |(e, _)| e.user_id))?;
+    let anonymous_ids = params.bind(column(events, |(e, _)| e.anonymous_id))?;
+    let payloads = params.bind(column(events, |(e, _)| e.payload.to_string()))?;
+    let responses = params.bind(column(events, |(e, _)| e.response.to_string()))?;
+    let occurred_at = params.bind(column(events, |(e, _)| e.occurred_at))?;
+    Ok(format!(
+        "\
+event AS (
+    INSERT INTO events (id, event_type, client_id, idempotency_key, user_id, anonymous_id, payload, response,
+                        occurred_at, received_at)
+    SELECT t.*, {now}
+    FROM unnest({ids}::text[], {event_types}::text[], {client_ids}::text[], {idempotency_keys}::text[],
+                {user_ids}::text[], {anonymous_ids}::text[], {payloads}::json[], {responses}::json[],
+                {occurred_at}::timestamptz[]) AS t)"
+    ))
+}
+
+/// Each delivery with its event's ID, created at `now`: failed at once when its target is
+/// disabled, else pending, and leased with its first attempt begun when the workers took it.
+fn insert_deliveries(
+    params: &mut Params,
+    deliveries: &[(&str, &NewDelivery)],
+    now: Placeholder,
+) -> Result<String, sqlx::Error> {
+    let status = |d: &NewDelivery| match d.disabled {
+        Some(_) => DeliveryStatus::Failed.as_str(),
+        None => DeliveryStatus::Pending.as_str(),
     };
-    let mut args = writes.arguments()?;
-    add(&mut args, event_column(|e| Some(e.id)))?;
-    add(&mut args, event_column(|e| Some(e.event_type)))?;
-    add(&mut args, event_column(|e| Some(e.client_id)))?;
-    add(&mut args, event_column(|e| e.idempotency_key))?;
-    add(&mut args, event_column(|e| e.user_id))?;
-    add(&mut args, event_column(|e| e.anonymous_id))?;
-    add(
-        &mut args,
-        events.iter().map(|(e, _)| e.payload.to_string()).collect::<Vec<_>>(),
-    )?;
-    add(
-        &mut args,
-        events.iter().map(|(e, _)| e.response.to_string()).collect::<Vec<_>>(),
-    )?;
-    add(&mut args, events.iter().map(|(e, _)| e.occurred_at).collect::<Vec<_>>())?;
-    add(&mut args, now)?;
-    add(&mut args, delivery_column(|d| &d.id))?;
-    add(
-        &mut args,
-        deliveries.iter().map(|(event, _)| *event).collect::<Vec<_>>(),
-    )?;
-    add(&mut args, delivery_column(|d| &d.tracking_event_id))?;
-    add(&mut args, delivery_column(|d| &d.delivery_config_id))?;
-    add(&mut args, delivery_column(|d| d.target.as_str()))?;
-    add(
-        &mut args,
-        deliveries
-            .iter()
-            .map(|(_, d)| d.tracking_event.to_string())
-            .collect::<Vec<_>>(),
-    )?;
-    add(&mut args, delivery_column(status))?;
-    add(
-        &mut args,
-        deliveries
-            .iter()
-            .map(|(_, d)| d.disabled.as_deref())
-            .collect::<Vec<_>>(),
-    )?;
-    add(&mut args, CHANNEL)?;
-    add(
-        &mut args,
-        wake && deliveries
-            .iter()
-            .any(|(_, d)| d.disabled.is_none() && d.leased_until.is_none()),
-    )?;
-    add(
-        &mut args,
-        deliveries.iter().map(|(_, d)| d.leased_until).collect::<Vec<_>>(),
-    )?;
-    sqlx::query_with(STORE_SQL.as_str(), args).execute(conn).await?;
-    Ok(())
+    let ids = params.bind(column(deliveries, |(_, d)| d.id.as_str()))?;
+    let event_ids = params.bind(column(deliveries, |(event, _)| *event))?;
+    let tracking_event_ids = params.bind(column(deliveries, |(_, d)| d.tracking_event_id.as_str()))?;
+    let config_ids = params.bind(column(deliveries, |(_, d)| d.delivery_config_id.as_str()))?;
+    let targets = params.bind(column(deliveries, |(_, d)| d.target.as_str()))?;
+    let snapshots = params.bind(column(deliveries, |(_, d)| d.tracking_event.to_string()))?;
+    let statuses = params.bind(column(deliveries, |(_, d)| status(d)))?;
+    let errors = params.bind(column(deliveries, |(_, d)| d.disabled.as_deref()))?;
+    let leased = params.bind(column(deliveries, |(_, d)| d.leased_until))?;
+    Ok(format!(
+        "\
+delivery AS (
+    INSERT INTO deliveries (id, event_id, tracking_event_id, delivery_config_id, target, tracking_event, status,
+                            last_error, attempts, lease_until, next_attempt_at, created_at, updated_at)
+    SELECT t.id, t.event_id, te, dc, target, snapshot, status, error, CASE WHEN leased IS NULL THEN 0 ELSE 1 END,
+           leased, coalesce(leased, {now}), {now}, {now}
+    FROM unnest({ids}::text[], {event_ids}::text[], {tracking_event_ids}::text[], {config_ids}::text[],
+                {targets}::text[], {snapshots}::json[], {statuses}::text[], {errors}::text[],
+                {leased}::timestamptz[]) AS t(id, event_id, te, dc, target, snapshot, status, error, leased))"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::trigger::Entity;
+    use crate::domain::ResourceId;
+
+    #[test]
+    fn the_statement_reads_the_same_whatever_the_batch_holds() -> Result<(), sqlx::Error> {
+        let now = Utc::now();
+        let product = Entity {
+            id: ResourceId::parse("ID", "P1").unwrap(),
+            doc: json!({"ID": "P1"}).as_object().cloned().unwrap_or_default(),
+        };
+        let writes = Writes {
+            products: vec![&product, &product],
+            ..Writes::default()
+        };
+        let payload = json!({"EventType": "ProductViewed"});
+        let event = NewEvent {
+            id: "evt_1",
+            event_type: "ProductViewed",
+            client_id: "storefront",
+            idempotency_key: Some("k1"),
+            user_id: None,
+            anonymous_id: Some("beacon-1"),
+            payload: &payload,
+            response: &payload,
+            occurred_at: now,
+        };
+        let delivery = NewDelivery {
+            id: DeliveryId::new(),
+            tracking_event_id: "te1".into(),
+            delivery_config_id: "dc1".into(),
+            target: TargetKind::Http,
+            tracking_event: json!({"ID": "te1"}),
+            disabled: None,
+            leased_until: Some(now),
+        };
+        let deliveries = [delivery];
+        let (full, _) = statement(&writes, &[(event, &deliveries)], now, true)?;
+        let (empty, _) = statement(&Writes::default(), &[], now, false)?;
+        // sqlx caches prepared statements by their text: one text, one preparation.
+        assert_eq!(full, empty);
+        Ok(())
+    }
 }
