@@ -16,7 +16,6 @@ mod hostile_input;
 mod lists;
 mod network_guard;
 mod processes;
-mod receiver;
 mod records;
 mod schema;
 mod test_deliveries;
