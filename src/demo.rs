@@ -3,27 +3,20 @@
 //! sends a login, two line items and an order submission as a storefront would, and prints
 //! each delivery as it arrives with its signature verified. The key is revoked at the end.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::{bail, Context};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::domain::signing::{verify_ordercloud_hash, verify_standard_webhooks};
 use crate::domain::{ResourceId, Role};
+use crate::receiver::{Receiver, Reply};
 use crate::storage::{self, api_keys};
 
 const CLIENT: &str = "demo-storefront";
 const SECRET: &str = "whsec_ZGVtby1zZWNyZXQtZm9yLXRyYWNrd2F5LWRlbW8=";
-
-struct Arrival {
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
 
 pub async fn run(settings: &Settings, api: &str) -> anyhow::Result<()> {
     let pool = storage::pool(&settings.database)?;
@@ -43,34 +36,9 @@ pub async fn run(settings: &Settings, api: &str) -> anyhow::Result<()> {
 }
 
 async fn walkthrough(api: &str, token: &str) -> anyhow::Result<()> {
-    let (arrivals, mut received) = mpsc::unbounded_channel::<Arrival>();
-    let arrivals = Arc::new(Mutex::new(arrivals));
-    let server = HttpServer::new(move || {
-        let arrivals = arrivals.clone();
-        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-            let arrivals = arrivals.clone();
-            async move {
-                let headers = req
-                    .headers()
-                    .iter()
-                    .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
-                    .collect();
-                if let Ok(sender) = arrivals.lock() {
-                    let _ = sender.send(Arrival {
-                        headers,
-                        body: body.to_vec(),
-                    });
-                }
-                HttpResponse::NoContent().finish()
-            }
-        }))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")?;
-    let endpoint = format!("http://127.0.0.1:{}/webhooks/trackway", server.addrs()[0].port());
-    let handle = server.run();
-    let stop = handle.handle();
-    tokio::spawn(handle);
+    let receiver = Receiver::start().await.context("cannot start the demo's receiver")?;
+    receiver.always(Reply::status(204));
+    let endpoint = format!("{}/webhooks/trackway", receiver.origin);
 
     let client = Client {
         http: reqwest::Client::new(),
@@ -131,30 +99,20 @@ async fn walkthrough(api: &str, token: &str) -> anyhow::Result<()> {
 
     let mut verified = 0;
     while verified < triggers.len() {
-        let arrival = match tokio::time::timeout(Duration::from_secs(20), received.recv()).await {
-            Ok(Some(arrival)) => arrival,
-            _ => {
-                stop.stop(true).await;
-                bail!(
-                    "only {verified} of {} deliveries arrived within 20 s; is `trackway serve` running with \
-                     TRACKWAY__DELIVERY__ALLOWED_NETWORKS=127.0.0.0/8 (scripts/run sets it)?",
-                    triggers.len()
-                );
-            }
+        let arrived = receiver.wait_for(verified + 1, Duration::from_secs(20)).await;
+        let Some(arrival) = arrived.get(verified) else {
+            bail!(
+                "only {verified} of {} deliveries arrived within 20 s; is `trackway serve` running with \
+                 TRACKWAY__DELIVERY__ALLOWED_NETWORKS=127.0.0.0/8 (scripts/run sets it)?",
+                triggers.len()
+            );
         };
-        let header = |name: &str| {
-            arrival
-                .headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .unwrap_or_default()
-        };
+        let header = |name: &str| arrival.header(name).unwrap_or_default();
         let id = header("webhook-id");
         let timestamp: i64 = header("webhook-timestamp").parse().unwrap_or_default();
         let standard = verify_standard_webhooks(SECRET, id, timestamp, &arrival.body, header("webhook-signature"));
         let ordercloud = verify_ordercloud_hash(SECRET, &arrival.body, header("x-oc-hash"));
-        let body: Value = serde_json::from_slice(&arrival.body).unwrap_or_default();
+        let body = arrival.json();
         let count = |field: &str| body[field].as_array().map_or(0, Vec::len);
         println!(
             "<- {:<15} webhook-id {id}  signature {}  X-oc-hash {}  LineItems {}  Products {}  User {}  AnonymousId {}",
@@ -167,12 +125,11 @@ async fn walkthrough(api: &str, token: &str) -> anyhow::Result<()> {
             body["UserContext"]["AnonymousId"].as_str().unwrap_or("-"),
         );
         if !(standard && ordercloud) {
-            stop.stop(true).await;
             bail!("a delivery arrived with a signature that does not verify");
         }
         verified += 1;
     }
-    stop.stop(true).await;
+    receiver.stop().await;
     println!("== all {verified} deliveries arrived signed and verified.");
     println!(
         "   See them with: curl -H 'Authorization: Bearer <key>' {api}/v1/deliveries?DeliveryConfigID=demo-webhook"

@@ -20,6 +20,8 @@
 //!   batches); the outbound client and its network guard; one module per target.
 //! - [`clock`] — time as the engine sees it (manual in tests).
 //! - [`demo`] — the `trackway demo` walkthrough.
+//! - [`receiver`] — a webhook receiver on loopback that records and answers as scripted: the
+//!   destination of the demo, the tests and the benchmark.
 //! - [`config`] — layered settings, validated at boot.
 //! - [`startup`] — builds the server (binding its own listener) and runs migrations.
 //! - [`telemetry`] — logging.
@@ -35,6 +37,7 @@ pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod ingest;
+pub mod receiver;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

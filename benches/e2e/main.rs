@@ -16,14 +16,13 @@
 
 mod load;
 mod process;
-mod receiver;
 mod stats;
 
 use std::time::Duration;
 
 use load::{Load, Run};
 use process::Gateway;
-use receiver::Receiver;
+use trackway::receiver::{Arrivals, Receiver, Reply};
 
 /// The benchmark's client and receiver share the two cores with the gateway and PostgreSQL;
 /// glibc's allocator was a good part of their CPU, taken from what is being measured.
@@ -132,24 +131,25 @@ async fn run(options: Options) -> anyhow::Result<()> {
 /// One gateway, its receivers and its configuration, fresh for each scenario.
 struct Bench {
     gateway: Gateway,
-    healthy: Receiver,
+    healthy: Receiver<Arrivals>,
     /// A receiver that never answers in time, when the scenario has one.
-    bad: Option<Receiver>,
+    bad: Option<Receiver<Arrivals>>,
 }
 
 impl Bench {
     async fn start(targets: usize, bad_delay: Option<Duration>) -> anyhow::Result<Bench> {
         let gateway = Gateway::start().await?;
-        let healthy = Receiver::start(Duration::ZERO).await?;
+        let healthy = Receiver::counting_by("webhook-id").await?;
         for i in 0..targets {
             gateway
-                .route(&format!("healthy-{i}"), &format!("{}/t{i}", healthy.url), None)
+                .route(&format!("healthy-{i}"), &format!("{}/t{i}", healthy.origin), None)
                 .await?;
         }
         let bad = match bad_delay {
             Some(delay) => {
-                let bad = Receiver::start(delay).await?;
-                gateway.route("bad", &format!("{}/bad", bad.url), Some(2)).await?;
+                let bad = Receiver::counting_by("webhook-id").await?;
+                bad.always(Reply::status(200).after(delay));
+                gateway.route("bad", &format!("{}/bad", bad.origin), Some(2)).await?;
                 Some(bad)
             }
             None => None,

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use trackway::receiver::{Arrivals, Receiver};
 
 use super::load::Run;
 use super::process::{cpu_seconds, peak_rss_mib, postgres_cpu_seconds, postgres_rss_mib, Gateway};
-use super::receiver::Receiver;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -53,7 +53,13 @@ fn percentiles(mut values: Vec<Duration>) -> Percentiles {
 }
 
 /// Waits for the healthy target's deliveries (up to 60 s after sending ended), then measures.
-pub async fn report(name: &str, run: &Run, healthy: &Receiver, gateway: &Gateway, pg_cpu_before: f64) -> Report {
+pub async fn report(
+    name: &str,
+    run: &Run,
+    healthy: &Receiver<Arrivals>,
+    gateway: &Gateway,
+    pg_cpu_before: f64,
+) -> Report {
     let pid = gateway.pid().unwrap_or(0);
     let expected: Vec<(String, Instant)> = run
         .sent

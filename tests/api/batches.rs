@@ -8,15 +8,15 @@ use trackway::config::Settings;
 use trackway::domain::trigger::Trigger;
 use trackway::domain::Role;
 use trackway::ingest::Ingester;
+use trackway::receiver::Receiver;
 
 use crate::helpers::{self, TestApp};
-use crate::receiver::Receiver;
 use crate::triggers::line_item_added;
 
 #[tokio::test]
 async fn a_batch_answers_per_item() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
     let (reply, statuses) = app
         .trigger_batch(vec![
@@ -52,7 +52,7 @@ async fn a_batch_answers_per_item() {
 #[tokio::test]
 async fn triggers_sent_together_share_commits_and_keep_their_order() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
     let mut triggers = Vec::new();
     for n in 1..=30 {
@@ -226,7 +226,7 @@ async fn two_instances_racing_for_one_key_create_one_event() {
     let settings = helpers::fresh_settings();
     let first = TestApp::spawn_with(settings.clone()).await;
     let second = TestApp::spawn_with(settings).await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     first.route("hooks", "LineItemAdded", &receiver.url, "s").await;
     let keys: Vec<String> = (0..20).map(|n| format!("race-{n}")).collect();
     let replies = futures_util::future::join_all(keys.iter().flat_map(|key| {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use trackway::receiver::{Receiver, Reply};
 
 use crate::delivery::{assert_http_disabled_for, order_submitted, send_one};
 use crate::helpers::{fresh_settings, TestApp};
-use crate::receiver::{Receiver, Reply};
 
 /// An app with its delivery workers running, routing OrderSubmitted to a destination that
 /// answers after `delay` (DeliveryConfig `slow`) and to one that answers at once (`healthy`).
@@ -17,8 +17,8 @@ async fn slow_and_healthy(delay: Duration) -> (TestApp, Receiver, Receiver) {
     let mut settings = fresh_settings();
     settings.delivery.workers_enabled = true;
     let app = TestApp::spawn_with(settings).await;
-    let healthy = Receiver::start().await;
-    let slow = Receiver::start().await;
+    let healthy = Receiver::start().await.expect("bind a receiver");
+    let slow = Receiver::start().await.expect("bind a receiver");
     slow.always(Reply::status(200).after(delay));
     app.route("slow", "OrderSubmitted", &slow.url, "s").await;
     app.route("healthy", "OrderSubmitted", &healthy.url, "s").await;
@@ -78,7 +78,7 @@ async fn destination_down(failures: u32, open_seconds: u64) -> (TestApp, Receive
     settings.delivery.breaker_failures = failures;
     settings.delivery.breaker_open_seconds = open_seconds;
     let app = TestApp::spawn_with(settings).await;
-    let down = Receiver::start().await;
+    let down = Receiver::start().await.expect("bind a receiver");
     down.always(Reply::status(503));
     app.route("down", "OrderSubmitted", &down.url, "s").await;
     (app, down)
@@ -87,7 +87,7 @@ async fn destination_down(failures: u32, open_seconds: u64) -> (TestApp, Receive
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destination_found_down_is_held_back_until_a_probe_finds_it_up() {
     let (app, down) = destination_down(3, 3).await;
-    let healthy = Receiver::start().await;
+    let healthy = Receiver::start().await.expect("bind a receiver");
     app.route("healthy", "OrderSubmitted", &healthy.url, "s").await;
 
     for _ in 0..3 {

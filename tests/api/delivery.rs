@@ -6,10 +6,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use trackway::domain::Role;
+use trackway::receiver::{Receiver, Reply};
 use trackway::storage::deliveries;
 
 use crate::helpers::{fresh_settings, TestApp};
-use crate::receiver::{Receiver, Reply};
 
 pub fn order_submitted() -> Value {
     json!({"EventType": "OrderSubmitted", "ClientID": "storefront", "OrderID": "PO1"})
@@ -37,7 +37,7 @@ pub async fn send_one(app: &TestApp) -> String {
 #[tokio::test]
 async fn a_500_is_retried_on_schedule_with_a_stable_webhook_id() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     receiver.script([Reply::status(500)]);
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     let id = send_one(&app).await;
@@ -65,8 +65,8 @@ async fn a_500_is_retried_on_schedule_with_a_stable_webhook_id() {
 #[tokio::test]
 async fn a_spent_schedule_is_a_dead_letter_announced_to_the_error_config() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    let errors = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
+    let errors = Receiver::start().await.expect("bind a receiver");
     receiver.always(Reply::status(503));
     app.post(
         "/v1/integrations/deliveryconfig",
@@ -109,7 +109,7 @@ async fn a_spent_schedule_is_a_dead_letter_announced_to_the_error_config() {
 #[tokio::test]
 async fn gone_disables_the_target_until_recovered() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     receiver.script([Reply::status(410)]);
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     let first = send_one(&app).await;
@@ -145,7 +145,7 @@ async fn gone_disables_the_target_until_recovered() {
 #[tokio::test]
 async fn recover_only_takes_failures_since_the_given_time() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     receiver.script([Reply::status(410)]);
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     send_one(&app).await;
@@ -167,7 +167,7 @@ async fn recover_only_takes_failures_since_the_given_time() {
 #[tokio::test]
 async fn throttling_and_retry_after_push_the_next_attempt_out() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     receiver.script([Reply::status(429), Reply::status(503).with_header("Retry-After", "120")]);
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     let id = send_one(&app).await;
@@ -188,9 +188,9 @@ async fn throttling_and_retry_after_push_the_next_attempt_out() {
 #[tokio::test]
 async fn timeouts_refusals_and_redirects_are_failures_with_their_kind() {
     let app = TestApp::spawn().await;
-    let slow = Receiver::start().await;
+    let slow = Receiver::start().await.expect("bind a receiver");
     slow.script([Reply::status(200).after(Duration::from_secs(3))]);
-    let redirecting = Receiver::start().await;
+    let redirecting = Receiver::start().await.expect("bind a receiver");
     redirecting.always(Reply::status(302).with_header("Location", "http://127.0.0.1:1/elsewhere"));
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -238,7 +238,7 @@ async fn private_destinations_are_refused_unless_allow_listed() {
     let mut settings = fresh_settings();
     settings.delivery.allowed_networks = String::new();
     let app = TestApp::spawn_with(settings).await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     let by_name = receiver.url.replace("127.0.0.1", "localhost");
     for (id, url) in [("literal", receiver.url.as_str()), ("name", by_name.as_str())] {
         app.post(
@@ -263,7 +263,7 @@ async fn private_destinations_are_refused_unless_allow_listed() {
 #[tokio::test]
 async fn a_delivery_can_be_retried_by_hand() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     receiver.script([Reply::status(410)]);
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     let id = send_one(&app).await;
@@ -311,7 +311,7 @@ async fn a_delivery_can_be_retried_by_hand() {
 #[tokio::test]
 async fn the_test_endpoint_sends_a_signed_sample_now() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     let reply = app.post("/v1/integrations/deliveryconfig/hooks/test", json!({})).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
@@ -328,7 +328,7 @@ async fn the_test_endpoint_sends_a_signed_sample_now() {
 #[tokio::test]
 async fn a_claimed_delivery_given_back_is_due_again_as_if_never_claimed() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     let accepted = app.trigger(order_submitted()).await;
     let id = accepted.body["Deliveries"][0]["ID"].as_str().unwrap().to_owned();

@@ -7,9 +7,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use trackway::receiver::Receiver;
 
 use crate::helpers::{poll, TestApp};
-use crate::receiver::Receiver;
 
 /// `levels` nested arrays as JSON text: past 128 no JSON parser of Trackway reads it back.
 fn nested_text(levels: usize) -> String {
@@ -36,7 +36,7 @@ fn order_submitted(order: &str) -> Value {
 #[tokio::test]
 async fn a_trigger_that_cannot_be_read_fails_alone_and_its_batch_neighbours_are_accepted() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     for order in ["PO-readable", "PO-unreadable"] {
         let reply = app.put(&format!("/v1/orders/{order}"), json!({"Total": 1})).await;
@@ -61,7 +61,7 @@ async fn a_trigger_that_cannot_be_read_fails_alone_and_its_batch_neighbours_are_
 #[tokio::test]
 async fn a_delivery_that_cannot_be_read_is_a_dead_letter_and_the_rest_of_its_claim_is_sent() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     let mut deliveries = Vec::new();
     for i in 0..5 {

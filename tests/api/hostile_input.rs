@@ -10,9 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use trackway::api::nesting::MAX_DEPTH;
 use trackway::domain::Role;
+use trackway::receiver::Receiver;
 
 use crate::helpers::{fresh_settings, TestApp};
-use crate::receiver::Receiver;
 
 /// A value of `levels` nested arrays around a string.
 fn arrays(levels: usize) -> Value {
@@ -34,7 +34,7 @@ fn deep_field(depth: usize) -> String {
 #[tokio::test]
 async fn a_trigger_nested_to_the_limit_is_delivered_and_one_level_deeper_is_refused_naming_the_field() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
 
     let at_limit = app.trigger(trigger_nested("at-limit", MAX_DEPTH)).await;

@@ -17,7 +17,6 @@ mod lists;
 mod network_guard;
 mod overlay;
 mod processes;
-mod receiver;
 mod records;
 mod schema;
 mod test_deliveries;

@@ -9,9 +9,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::process::{Child, Command};
 use trackway::domain::Role;
+use trackway::receiver::{Receiver, Reply};
 
 use crate::helpers::{poll, TestApp};
-use crate::receiver::{Receiver, Reply};
 
 struct Serve {
     child: Child,
@@ -109,7 +109,7 @@ async fn wait_for_distinct(receiver: &Receiver, n: usize, timeout: Duration) -> 
 /// process's requests are in flight when it dies.
 async fn hanging_destination() -> (TestApp, Receiver) {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     receiver.always(Reply::status(200).after(Duration::from_secs(5)));
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     (app, receiver)
@@ -181,7 +181,7 @@ async fn deliveries_handed_straight_to_a_dying_worker_are_sent_by_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_the_queue_without_sending_twice() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     let _a = serve(&app.database_url, 60).await;
     let _b = serve(&app.database_url, 60).await;

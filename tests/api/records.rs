@@ -4,9 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use trackway::domain::Role;
+use trackway::receiver::Receiver;
 
 use crate::helpers::TestApp;
-use crate::receiver::Receiver;
 use crate::triggers::line_item_added;
 
 #[tokio::test]
@@ -33,7 +33,7 @@ async fn event_and_delivery_ids_in_the_path_are_validated() {
 #[tokio::test]
 async fn events_and_deliveries_are_listed_with_filters() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
     app.route("orders", "OrderSubmitted", &receiver.url, "s").await;
     app.trigger(line_item_added("a")).await;

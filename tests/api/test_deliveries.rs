@@ -4,9 +4,9 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use trackway::receiver::{Receiver, Reply};
 
 use crate::helpers::TestApp;
-use crate::receiver::{Receiver, Reply};
 
 const SITE_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
@@ -35,19 +35,14 @@ fn result_for<'a>(results: &'a Value, target: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no result for {target}: {results}"))
 }
 
-/// The receiver's URL without its `/hook` path: vendor targets add their own paths.
-fn base(receiver: &Receiver) -> String {
-    receiver.url.trim_end_matches("/hook").to_owned()
-}
-
 #[tokio::test]
 async fn every_target_gets_one_sample_it_accepts_and_reports_the_answer() {
     let app = TestApp::spawn().await;
     let [http, send, discover, segment] = [
-        Receiver::start().await,
-        Receiver::start().await,
-        Receiver::start().await,
-        Receiver::start().await,
+        Receiver::start().await.expect("bind a receiver"),
+        Receiver::start().await.expect("bind a receiver"),
+        Receiver::start().await.expect("bind a receiver"),
+        Receiver::start().await.expect("bind a receiver"),
     ];
     http.always(Reply::status(201));
     discover.always(Reply::status(202));
@@ -56,9 +51,9 @@ async fn every_target_gets_one_sample_it_accepts_and_reports_the_answer() {
         "all",
         json!({
             "Http": {"Endpoint": http.url, "Secret": "s"},
-            "SendEvent": {"SiteID": SITE_ID, "ServiceEndpoint": base(&send)},
+            "SendEvent": {"SiteID": SITE_ID, "ServiceEndpoint": send.origin},
             "DiscoverEvent": {"ClientID": "c1", "ApiKey": "01-key", "ServiceEndpoint": discover.url},
-            "Segment": {"WriteKey": "wk", "Endpoint": base(&segment)},
+            "Segment": {"WriteKey": "wk", "Endpoint": segment.origin},
         }),
     )
     .await;
@@ -177,12 +172,12 @@ async fn unreachable_targets_report_a_connect_error() {
 #[tokio::test]
 async fn a_refused_sample_reports_what_the_vendor_answered() {
     let app = TestApp::spawn().await;
-    let segment = Receiver::start().await;
+    let segment = Receiver::start().await.expect("bind a receiver");
     segment.always(Reply::status(400));
     let results = test_config(
         &app,
         "refused",
-        json!({"Segment": {"WriteKey": "wk", "Endpoint": base(&segment)}}),
+        json!({"Segment": {"WriteKey": "wk", "Endpoint": segment.origin}}),
     )
     .await;
     let result = result_for(&results, "Segment");

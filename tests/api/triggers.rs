@@ -3,9 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use trackway::domain::Role;
+use trackway::receiver::Receiver;
 
 use crate::helpers::TestApp;
-use crate::receiver::Receiver;
 
 pub fn line_item_added(id: &str) -> Value {
     json!({
@@ -20,7 +20,7 @@ pub fn line_item_added(id: &str) -> Value {
 #[tokio::test]
 async fn a_trigger_is_accepted_hydrated_and_delivered_signed() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "LineItemAdded", &receiver.url, "s3cret").await;
     // The store already knows another line item of the order and its product.
     app.put("/v1/orders/PO1/lineitems/L1", json!({"ProductID": "P1", "Quantity": 2}))
@@ -91,7 +91,7 @@ async fn a_trigger_is_accepted_hydrated_and_delivered_signed() {
 #[tokio::test]
 async fn the_payload_is_a_snapshot_taken_at_accept_time() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     app.put("/v1/orders/PO7", json!({"FromUserID": "u7", "Total": 10}))
         .await;
@@ -114,7 +114,7 @@ async fn the_payload_is_a_snapshot_taken_at_accept_time() {
 #[tokio::test]
 async fn unknown_references_are_listed_and_the_event_still_delivered() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     let reply = app
         .trigger(
@@ -136,7 +136,7 @@ async fn unknown_references_are_listed_and_the_event_still_delivered() {
 #[tokio::test]
 async fn a_login_links_anonymous_and_known_identities() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
     let login = app
         .trigger(
@@ -170,7 +170,7 @@ async fn a_login_links_anonymous_and_known_identities() {
 #[tokio::test]
 async fn a_repeated_trigger_id_is_idempotent() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
     let first = app.trigger(line_item_added("same")).await;
     let second = app.trigger(line_item_added("same")).await;
@@ -200,7 +200,7 @@ async fn a_repeated_trigger_id_is_idempotent() {
 #[tokio::test]
 async fn a_repeat_among_new_triggers_is_replayed_alone() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
     let first = app.trigger(line_item_added("seen")).await;
     let mut repeat = line_item_added("seen");
@@ -232,7 +232,7 @@ async fn a_repeat_among_new_triggers_is_replayed_alone() {
 #[tokio::test]
 async fn concurrent_duplicates_create_one_event() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "LineItemAdded", &receiver.url, "s").await;
     let replies = futures_util::future::join_all((0..8).map(|_| app.trigger(line_item_added("race")))).await;
     let first = &replies[0].body;

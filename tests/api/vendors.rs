@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use trackway::receiver::{Receiver, Reply};
 
 use crate::helpers::TestApp;
-use crate::receiver::{Receiver, Reply};
 
 /// Configures `targets` for LineItemAdded and OrderSubmitted from the storefront.
 async fn configure(app: &TestApp, targets: Value) {
@@ -96,11 +96,10 @@ async fn check_skip(app: &TestApp, receiver: &Receiver) {
 #[tokio::test]
 async fn sitecore_send_end_to_end() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    let base = receiver.url.trim_end_matches("/hook").to_owned();
+    let receiver = Receiver::start().await.expect("bind a receiver");
     configure(
         &app,
-        json!({"SendEvent": {"SiteID": "0f8fad5b-d9cb-469f-a165-70867728950e", "ServiceEndpoint": base}}),
+        json!({"SendEvent": {"SiteID": "0f8fad5b-d9cb-469f-a165-70867728950e", "ServiceEndpoint": receiver.origin}}),
     )
     .await;
     check_outcomes(&app, &receiver).await;
@@ -116,7 +115,7 @@ async fn sitecore_send_end_to_end() {
 #[tokio::test]
 async fn sitecore_discover_end_to_end() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     configure(
         &app,
         json!({"DiscoverEvent": {"ClientID": "c1", "ApiKey": "01-key", "ServiceEndpoint": receiver.url}}),
@@ -141,9 +140,12 @@ async fn sitecore_discover_end_to_end() {
 #[tokio::test]
 async fn segment_end_to_end() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    let base = receiver.url.trim_end_matches("/hook").to_owned();
-    configure(&app, json!({"Segment": {"WriteKey": "wk", "Endpoint": base}})).await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
+    configure(
+        &app,
+        json!({"Segment": {"WriteKey": "wk", "Endpoint": receiver.origin}}),
+    )
+    .await;
     app.create_tracking_event("te-login", "UserLoggedIn", "vendor").await;
     check_outcomes(&app, &receiver).await;
     let first = &receiver.received()[0];
@@ -193,10 +195,10 @@ async fn vendor_endpoints_are_still_guarded() {
     let mut settings = crate::helpers::fresh_settings();
     settings.delivery.allowed_networks = String::new();
     let app = TestApp::spawn_with(settings).await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     configure(
         &app,
-        json!({"Segment": {"WriteKey": "wk", "Endpoint": receiver.url.trim_end_matches("/hook")}}),
+        json!({"Segment": {"WriteKey": "wk", "Endpoint": receiver.origin}}),
     )
     .await;
     let delivery = deliver(&app, 1).await;
