@@ -277,7 +277,7 @@ async fn refused_requests_are_in_the_request_log_too() {
 #[tokio::test]
 async fn personal_data_in_a_trigger_never_reaches_the_log() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
     app.route("hooks", "OrderSubmitted", &receiver.url, "s").await;
     let process = serve_with(
         &app.database_url,
@@ -289,7 +289,7 @@ async fn personal_data_in_a_trigger_never_reaches_the_log() {
     let post = |body: String| {
         app.client
             .post(format!("{}/v1/triggers", process.url))
-            .bearer_auth(app.token(trackway::domain::Role::FullAccess))
+            .bearer_auth(app.token(Role::FullAccess))
             .header("content-type", "application/json")
             .body(body)
             .send()

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
-use crate::receiver::Receiver;
+use trackway::receiver::Receiver;
 
 const SITE_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
@@ -21,18 +21,17 @@ struct Vendors {
 impl Vendors {
     async fn configure(app: &TestApp, event_types: &[&str]) -> Vendors {
         let vendors = Vendors {
-            send: Receiver::start().await,
-            discover: Receiver::start().await,
-            segment: Receiver::start().await,
+            send: Receiver::start().await.expect("bind a receiver"),
+            discover: Receiver::start().await.expect("bind a receiver"),
+            segment: Receiver::start().await.expect("bind a receiver"),
         };
-        let base = |r: &Receiver| r.url.trim_end_matches("/hook").to_owned();
         let reply = app
             .post(
                 "/v1/integrations/deliveryconfig",
                 json!({"ID": "vendors", "Name": "vendors", "DeliveryTargets": {
-                    "SendEvent": {"SiteID": SITE_ID, "ServiceEndpoint": base(&vendors.send)},
+                    "SendEvent": {"SiteID": SITE_ID, "ServiceEndpoint": vendors.send.origin},
                     "DiscoverEvent": {"ClientID": "c1", "ApiKey": "01-key", "ServiceEndpoint": vendors.discover.url},
-                    "Segment": {"WriteKey": "wk", "Endpoint": base(&vendors.segment)}}}),
+                    "Segment": {"WriteKey": "wk", "Endpoint": vendors.segment.origin}}}),
             )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
