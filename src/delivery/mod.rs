@@ -39,6 +39,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::DeliverySettings;
+use crate::domain::event_type::sitecore_event_type;
 use crate::domain::targets::{DeliveryTargets, TargetKind};
 use crate::storage::deliveries::Outcome;
 use breaker::BreakerPolicy;
@@ -114,13 +115,12 @@ pub fn render(
     match kind {
         TargetKind::Http => {
             let target = targets.http.as_ref().ok_or_else(missing)?;
-            let body = serde_json::to_vec(payload).unwrap_or_default();
-            Ok(Rendered::Request(http_target::prepare(
-                target,
+            let envelope = http_target::Envelope {
+                sitecore_event_type: sitecore_event_type(event.event_type()),
                 delivery_id,
-                now.timestamp(),
-                body,
-            )))
+                timestamp: now.timestamp(),
+            };
+            Ok(http_target::render(target, payload, &envelope))
         }
         TargetKind::SendEvent => Ok(send_event::render(
             &event,

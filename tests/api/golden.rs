@@ -103,10 +103,7 @@ async fn every_target_renders_every_event_type_exactly() {
 
 #[test]
 fn discover_events_carry_the_event_as_a_json_string() {
-    let golden: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("golden/DiscoverEvent/OrderSubmitted.json")).unwrap(),
-    )
-    .unwrap();
+    let golden = golden("DiscoverEvent/OrderSubmitted.json");
     let event: Value = serde_json::from_str(golden["Body"]["data"].as_str().unwrap()).unwrap();
     assert_eq!(
         (event["type"].as_str(), event["name"].as_str()),
@@ -114,4 +111,18 @@ fn discover_events_carry_the_event_as_a_json_string() {
     );
     assert_eq!(event["value"]["checkout"]["order_id"], "PO1001");
     assert_eq!(golden["Headers"]["authorization"], "01-golden-api-key");
+}
+
+fn golden(file: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("golden").join(file)).unwrap()).unwrap()
+}
+
+#[test]
+fn every_http_request_names_its_event_type_in_header_and_body_alike() {
+    for event_type in EventType::ALL {
+        let golden = golden(&format!("Http/{event_type}.json"));
+        let name = event_type.sitecore_event_type();
+        assert_eq!(golden["Headers"]["sitecore-event-type"], name, "{event_type}");
+        assert_eq!(golden["Body"]["SitecoreEventType"], name, "{event_type}");
+    }
 }

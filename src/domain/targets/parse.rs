@@ -18,8 +18,9 @@ const MAX_FIELD_LEN: usize = 200;
 const MAX_URL_LEN: usize = 2048;
 
 /// Header names a custom auth header may not take: they carry the body, the signature or the
-/// connection, and letting a config override them would break delivery or signing.
-const RESERVED_HEADERS: [&str; 9] = [
+/// connection, or name the event, and letting a config override them would break delivery,
+/// signing or a receiver's routing.
+const RESERVED_HEADERS: [&str; 10] = [
     "content-type",
     "content-length",
     "host",
@@ -29,6 +30,7 @@ const RESERVED_HEADERS: [&str; 9] = [
     "webhook-timestamp",
     "webhook-signature",
     "x-oc-hash",
+    "sitecore-event-type",
 ];
 
 impl HttpTarget {
