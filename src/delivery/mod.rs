@@ -7,7 +7,8 @@
 //! of what follows, a pure function in `domain::attempt`), [`recorder`] (outcomes written in
 //! batches; attempts cut off by a shutdown recorded as such). [`render()`] and one module per
 //! target build the requests; [`slots`] and [`breaker`] hold the capacity per target;
-//! [`sample`] is what a test delivery sends.
+//! [`sample`] is what a test delivery sends; [`ordercloud_message`] holds OrderCloud's message
+//! models, the body an Http target may choose instead of the hydrated payload.
 //!
 //! States of a delivery: `Pending` (queued, or in flight while leased) → `Succeeded`, or back
 //! to `Pending` with a later `next_attempt_at`, or `Failed` (a dead letter, announced to the
@@ -23,6 +24,7 @@ pub mod discover_event;
 mod engine;
 pub mod guard;
 pub mod http_target;
+pub mod ordercloud_message;
 mod recorder;
 pub mod sample;
 pub mod segment;

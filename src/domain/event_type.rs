@@ -80,16 +80,14 @@ impl EventType {
     /// Parses the `EventType` field; the error lists every allowed value.
     pub fn parse(field: &str, value: &str) -> Result<Self, Invalid> {
         value.parse().map_err(|UnknownEventType| {
-            let allowed: Vec<String> = EventType::ALL.iter().map(|t| t.as_str().to_owned()).collect();
-            Invalid {
-                code: InvalidCode::InvalidEventType,
-                field: field.to_owned(),
-                message: format!(
-                    "{field} {value:?} is not a known event type; allowed: {}.",
-                    allowed.join(", ")
-                ),
-                allowed: Some(allowed),
-            }
+            let allowed = EventType::ALL.map(EventType::as_str);
+            Invalid::not_one_of(
+                InvalidCode::InvalidEventType,
+                field,
+                value,
+                "a known event type",
+                &allowed,
+            )
         })
     }
 }

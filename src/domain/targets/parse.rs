@@ -8,8 +8,9 @@ use uuid::Uuid;
 #[cfg(doc)]
 use super::DeliveryTargets;
 use super::{
-    CustomAuthHeader, DiscoverEventTarget, DiscoverEventTargetDoc, HttpTarget, HttpTargetDoc, SegmentTarget,
-    SegmentTargetDoc, SendEventTarget, SendEventTargetDoc, MASK, SEGMENT_DEFAULT_ENDPOINT, SEND_DEFAULT_ENDPOINT,
+    CustomAuthHeader, DiscoverEventTarget, DiscoverEventTargetDoc, HttpTarget, HttpTargetDoc, PayloadFormat,
+    SegmentTarget, SegmentTargetDoc, SendEventTarget, SendEventTargetDoc, MASK, SEGMENT_DEFAULT_ENDPOINT,
+    SEND_DEFAULT_ENDPOINT,
 };
 use crate::domain::validation::{optional_text, required_text, Invalid, InvalidCode, Invalids};
 
@@ -39,10 +40,15 @@ impl HttpTarget {
         let endpoint = invalids.take(required_url(&format!("{field}.Endpoint"), doc.endpoint.as_deref()));
         let secret = invalids.take(optional_secret(&format!("{field}.Secret"), doc.secret.as_deref()));
         let custom_auth_header = invalids.take(CustomAuthHeader::parse(field, doc));
+        let payload_format = invalids.take(PayloadFormat::parse(
+            &format!("{field}.PayloadFormat"),
+            doc.payload_format.as_deref(),
+        ));
         invalids.finish(|| HttpTarget {
             endpoint: endpoint.expect("checked by finish"),
             secret: secret.flatten(),
             custom_auth_header: custom_auth_header.flatten(),
+            payload_format: payload_format.flatten(),
         })
     }
 }
