@@ -7,7 +7,8 @@
 //! of what follows, a pure function in `domain::attempt`), [`recorder`] (outcomes written in
 //! batches; attempts cut off by a shutdown recorded as such). [`render()`] and one module per
 //! target build the requests; [`slots`] and [`breaker`] hold the capacity per target;
-//! [`sample`] is what a test delivery sends.
+//! [`sample`] is what a test delivery sends; [`ordercloud_message`] holds OrderCloud's message
+//! models, the body an Http target may choose instead of the hydrated payload.
 //!
 //! States of a delivery: `Pending` (queued, or in flight while leased) → `Succeeded`, or back
 //! to `Pending` with a later `next_attempt_at`, or `Failed` (a dead letter, announced to the
@@ -23,6 +24,7 @@ pub mod discover_event;
 mod engine;
 pub mod guard;
 pub mod http_target;
+pub mod ordercloud_message;
 mod recorder;
 pub mod sample;
 pub mod segment;
@@ -40,6 +42,7 @@ use tokio::sync::mpsc;
 use crate::clock::Clock;
 use crate::config::DeliverySettings;
 use crate::domain::delivery::DeliveryId;
+use crate::domain::event_type::sitecore_event_type;
 use crate::domain::targets::{DeliveryTargets, TargetKind};
 use crate::storage::deliveries::Outcome;
 use breaker::BreakerPolicy;
@@ -116,13 +119,16 @@ pub fn render(
     match kind {
         TargetKind::Http => {
             let target = targets.http.as_ref().ok_or_else(missing)?;
-            let body = serde_json::to_vec(payload).unwrap_or_default();
-            Ok(Rendered::Request(http_target::prepare(
-                target,
+            // The TrackingEvent's `ConfigData.EventNames.Http` renames it.
+            let name = event
+                .event_name_override(TargetKind::Http)
+                .unwrap_or_else(|| sitecore_event_type(event.event_type()));
+            let envelope = http_target::Envelope {
+                sitecore_event_type: name,
                 delivery_id,
-                now.timestamp(),
-                body,
-            )))
+                timestamp: now.timestamp(),
+            };
+            Ok(http_target::render(target, payload, &envelope))
         }
         TargetKind::SendEvent => Ok(send_event::render(
             &event,

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::commerce::Rendered;
 use super::{render, Dispatcher};
 use crate::domain::attempt::{AttemptResult, FailureKind};
+use crate::domain::event_type::TEST_MESSAGE;
 use crate::domain::targets::TargetKind;
 use crate::domain::DeliveryConfig;
 
@@ -57,7 +58,7 @@ pub fn sample_event(event_id: &str, now: DateTime<Utc>) -> Value {
 pub fn test_message(event_id: &str, delivery_config_id: &str, now: DateTime<Utc>) -> Value {
     json!({
         "ID": event_id,
-        "EventType": "Test",
+        "EventType": TEST_MESSAGE,
         "Date": date(now),
         "ClientID": null,
         "UserContext": {"ID": USER_ID, "AnonymousId": null},

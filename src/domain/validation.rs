@@ -57,6 +57,17 @@ impl Invalid {
     pub fn required(field: &str) -> Self {
         Invalid::new(InvalidCode::Required, field, format!("{field} is required."))
     }
+
+    /// `value`, given for `field`, is none of an enum's `allowed` values (it is not `what`):
+    /// the message and [`Invalid::allowed`] both list them, so a client can correct it.
+    pub fn not_one_of(code: InvalidCode, field: &str, value: &str, what: &str, allowed: &[&str]) -> Self {
+        Invalid {
+            code,
+            field: field.to_owned(),
+            message: format!("{field} {value:?} is not {what}; allowed: {}.", allowed.join(", ")),
+            allowed: Some(allowed.iter().map(|a| (*a).to_owned()).collect()),
+        }
+    }
 }
 
 impl fmt::Display for Invalid {

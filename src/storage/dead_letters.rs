@@ -13,7 +13,7 @@ use super::ingest::{new_event_id, store, NewDelivery, NewEvent};
 use crate::domain::targets::DeliveryTargetsDoc;
 
 /// The event type of the notices sent to the ErrorConfig's DeliveryConfig.
-pub const FAILURE_NOTICE: &str = "DeliveryFailed";
+pub use crate::domain::event_type::FAILURE_NOTICE;
 /// The ClientID failure notices are recorded under.
 pub const NOTICE_CLIENT: &str = "_trackway";
 

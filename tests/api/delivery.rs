@@ -100,6 +100,10 @@ async fn a_spent_schedule_is_a_dead_letter_announced_to_the_error_config() {
     assert_eq!(notices.len(), 1);
     let notice = notices[0].json();
     assert_eq!(notice["EventType"], "DeliveryFailed");
+    assert_eq!(
+        notices[0].header("sitecore-event-type"),
+        Some("trackway.messages.deliveries.failed")
+    );
     assert_eq!(notice["Delivery"]["ID"], id);
     assert_eq!(notice["Delivery"]["DeliveryConfigID"], "hooks");
     assert!(notices[0].header("webhook-signature").is_some());

@@ -13,6 +13,7 @@ mod golden;
 mod health;
 mod helpers;
 mod hostile_input;
+mod http_formats;
 mod lists;
 mod network_guard;
 mod overlay;

@@ -369,3 +369,30 @@ async fn malformed_context_and_promotions_are_refused_naming_the_field() {
         .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{:?}", unknown.body);
 }
+
+#[tokio::test]
+async fn config_data_renames_the_sitecore_event_type_of_an_http_delivery() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
+    app.route("hooks", "PaymentCaptured", &receiver.url, "s").await;
+    let renamed = app
+        .patch(
+            "/v1/integrations/trackingEvents/hooks-PaymentCaptured",
+            json!({"ConfigData": {"EventNames": {"Http": "acme.payments.completed"}}}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    let captured = json!({"EventType": "PaymentCaptured", "ClientID": "storefront", "OrderID": "PO9"});
+    deliver(&app, captured).await;
+    let request = &receiver.received()[0];
+    assert_eq!(request.header("sitecore-event-type"), Some("acme.payments.completed"));
+    assert_eq!(request.json()["SitecoreEventType"], "acme.payments.completed");
+    let refused = app
+        .patch(
+            "/v1/integrations/trackingEvents/hooks-PaymentCaptured",
+            json!({"ConfigData": {"EventNames": {"Http": "not a header value"}}}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.body["Errors"][0]["Data"]["Field"], "ConfigData.EventNames.Http");
+}

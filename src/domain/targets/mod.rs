@@ -2,13 +2,16 @@
 //! document shape (OrderCloud's field names, used on the wire and in storage); [`DeliveryTargets`]
 //! is the validated form the delivery engine uses. Secrets are kept in the document as given and
 //! only ever shown to API readers through [`DeliveryTargetsDoc::masked`]. Validating each kind
-//! of target, field by field, is in `parse`.
+//! of target, field by field, is in `parse`; the choice of body for an Http target in
+//! `payload_format`.
 
 mod kind;
 mod parse;
+mod payload_format;
 mod secrets;
 
 pub use kind::{TargetKey, TargetKind};
+pub use payload_format::PayloadFormat;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -52,6 +55,11 @@ pub struct HttpTargetDoc {
     pub custom_auth_header_name: Option<String>,
     /// Write-only: reads show it masked.
     pub custom_auth_header_value: Option<String>,
+    /// The body sent: `Hydrated` (the default) or `OrderCloudMessage`. Reads show it only when
+    /// it was given, so that configurations written before it read back unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<PayloadFormat>)]
+    pub payload_format: Option<String>,
 }
 
 /// Sitecore Send's website tracker.
@@ -101,6 +109,16 @@ pub struct HttpTarget {
     pub endpoint: Url,
     pub secret: Option<SecretString>,
     pub custom_auth_header: Option<CustomAuthHeader>,
+    /// As given; `None` (not given) sends the default, [`PayloadFormat::Hydrated`], and keeps
+    /// the stored document as it was.
+    pub payload_format: Option<PayloadFormat>,
+}
+
+impl HttpTarget {
+    /// The body this target is sent.
+    pub fn payload_format(&self) -> PayloadFormat {
+        self.payload_format.unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -187,6 +205,7 @@ impl DeliveryTargets {
                     .custom_auth_header
                     .as_ref()
                     .map(|h| h.value.expose_secret().to_owned()),
+                payload_format: t.payload_format.map(|f| f.as_str().to_owned()),
             }),
             send_event: self.send_event.as_ref().map(|t| SendEventTargetDoc {
                 site_id: Some(t.site_id.to_string()),

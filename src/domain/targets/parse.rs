@@ -8,9 +8,9 @@ use uuid::Uuid;
 #[cfg(doc)]
 use super::DeliveryTargets;
 use super::{
-    CustomAuthHeader, DiscoverEventTarget, DiscoverEventTargetDoc, HttpTarget, HttpTargetDoc, SegmentTarget,
-    SegmentTargetDoc, SendEventTarget, SendEventTargetDoc, DISCOVER_EVENT_HOST, MASK, SEGMENT_DEFAULT_ENDPOINT,
-    SEND_DEFAULT_ENDPOINT,
+    CustomAuthHeader, DiscoverEventTarget, DiscoverEventTargetDoc, HttpTarget, HttpTargetDoc, PayloadFormat,
+    SegmentTarget, SegmentTargetDoc, SendEventTarget, SendEventTargetDoc, DISCOVER_EVENT_HOST, MASK,
+    SEGMENT_DEFAULT_ENDPOINT, SEND_DEFAULT_ENDPOINT,
 };
 use crate::domain::validation::{optional_text, required_text, Invalid, InvalidCode, Invalids};
 
@@ -19,8 +19,9 @@ const MAX_FIELD_LEN: usize = 200;
 const MAX_URL_LEN: usize = 2048;
 
 /// Header names a custom auth header may not take: they carry the body, the signature or the
-/// connection, and letting a config override them would break delivery or signing.
-const RESERVED_HEADERS: [&str; 9] = [
+/// connection, or name the event, and letting a config override them would break delivery,
+/// signing or a receiver's routing.
+const RESERVED_HEADERS: [&str; 10] = [
     "content-type",
     "content-length",
     "host",
@@ -30,6 +31,7 @@ const RESERVED_HEADERS: [&str; 9] = [
     "webhook-timestamp",
     "webhook-signature",
     "x-oc-hash",
+    "sitecore-event-type",
 ];
 
 impl HttpTarget {
@@ -38,10 +40,15 @@ impl HttpTarget {
         let endpoint = invalids.take(required_url(&format!("{field}.Endpoint"), doc.endpoint.as_deref()));
         let secret = invalids.take(optional_secret(&format!("{field}.Secret"), doc.secret.as_deref()));
         let custom_auth_header = invalids.take(CustomAuthHeader::parse(field, doc));
+        let payload_format = invalids.take(PayloadFormat::parse(
+            &format!("{field}.PayloadFormat"),
+            doc.payload_format.as_deref(),
+        ));
         invalids.finish(|| HttpTarget {
             endpoint: endpoint.expect("checked by finish"),
             secret: secret.flatten(),
             custom_auth_header: custom_auth_header.flatten(),
+            payload_format: payload_format.flatten(),
         })
     }
 }
