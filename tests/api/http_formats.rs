@@ -111,7 +111,10 @@ async fn ordercloud_s_four_events_arrive_as_ordercloud_s_messages() {
     let body = assert_named(&updated, "sitecore.backbone.messages.orders.lines.updated");
     let line = &body["LineItem"];
     assert_eq!(line["LineID"], "line-1");
-    assert_eq!((&line["LineSubTotal"], &line["LineTotal"]), (&json!(13.5), &json!(13.5)));
+    assert_eq!(
+        (&line["LineSubTotal"], &line["LineTotal"]),
+        (&json!(13.5), &json!(13.5))
+    );
     assert_eq!(line["Product"]["Variant"], Value::Null);
     assert_eq!(line["Product"]["xp"]["sku"], "TEA-ASSAM-100");
 
