@@ -4,7 +4,7 @@
 //! the claim's statement, reading the payload back and the NOTIFY. Should the process die
 //! before the attempt is recorded, the lease runs out and any worker claims the delivery as it
 //! would any other: nothing accepted is lost. A delivery the workers have no room for (its
-//! target at its `MaxInFlight` or its circuit breaker open, or the process at
+//! target at its `MaxInFlight`, rate-limited or its circuit breaker open, or the process at
 //! `delivery.max_in_flight`) is queued, and the target's later deliveries line up behind it
 //! until these workers, woken by the places that come free for it (or its breaker closing),
 //! have claimed its queue. It is queued without a notification: those of other
@@ -78,7 +78,13 @@ pub(super) fn reserve(
             taken.push(None);
             continue;
         }
-        taken.push(Some(match handoff.reserve(config, delivery.target) {
+        // A rate-limited target's deliveries are taken from the queue only, where its tokens
+        // are counted across instances.
+        let place = match config.policy.rate_limit_per_second {
+            Some(_) => None,
+            None => handoff.reserve(config, delivery.target),
+        };
+        taken.push(Some(match place {
             Some(place) => {
                 delivery.leased_until = Some(until);
                 Taken::Leased {

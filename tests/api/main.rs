@@ -18,6 +18,7 @@ mod lists;
 mod network_guard;
 mod overlay;
 mod processes;
+mod rate_limits;
 mod records;
 mod schema;
 mod test_deliveries;

@@ -319,3 +319,37 @@ async fn personal_data_in_a_trigger_never_reaches_the_log() {
         assert!(!log.contains(personal), "{personal} is in the log:\n{log}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_together_keep_a_target_within_its_rate_limit() {
+    const RATE: usize = 20;
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await.expect("bind a receiver");
+    app.route("limited", "OrderSubmitted", &receiver.url, "s").await;
+    let limited = app
+        .patch(
+            "/v1/integrations/deliveryconfig/limited",
+            json!({"DeliveryPolicy": {"RateLimitPerSecond": RATE}}),
+        )
+        .await;
+    assert_eq!(limited.status, StatusCode::OK, "{:?}", limited.body);
+    send_orders(&app, 400).await;
+    let _a = serve(&app.database_url, 60).await;
+    let _b = serve(&app.database_url, 60).await;
+    let delivered = wait_for_distinct(&receiver, 400, Duration::from_secs(60)).await;
+    assert_eq!(delivered.len(), 400, "all arrive");
+    let mut arrivals: Vec<_> = receiver.received().iter().map(|r| r.at).collect();
+    arrivals.sort();
+    // The bucket holds one second's worth: no one-second window sees more than the rate plus
+    // that burst.
+    let busiest = (0..arrivals.len())
+        .map(|i| {
+            let end = arrivals[i] + Duration::from_secs(1);
+            arrivals[i..].iter().take_while(|&&at| at < end).count()
+        })
+        .max()
+        .unwrap();
+    assert!(busiest <= 2 * RATE, "{busiest} arrivals within one second");
+    let took = *arrivals.last().unwrap() - arrivals[0];
+    assert!(took >= Duration::from_secs(18), "400 at 20/s took {took:?}");
+}
