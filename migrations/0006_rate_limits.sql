@@ -1,8 +1,8 @@
 -- A token bucket for each rate-limited target (DeliveryPolicy.RateLimitPerSecond), shared by
 -- every instance: a claim takes the tokens for the deliveries it leases under the row's lock,
 -- so that instances together stay within the limit. `tokens` is what was left at `refilled_at`;
--- the bucket refills at the rate, up to one second's worth. The first claim for a limited
--- target creates its row.
+-- the bucket refills at the rate, up to half a second's worth. The first claim for a limited
+-- target creates its row, full.
 CREATE TABLE target_rates (
     delivery_config_id text             NOT NULL REFERENCES delivery_configs (id) ON DELETE CASCADE,
     target             text             NOT NULL,

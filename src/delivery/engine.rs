@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::join_all;
 use sqlx::postgres::PgListener;
@@ -52,8 +51,8 @@ impl Dispatcher {
         let (outcomes, received) = mpsc::unbounded_channel::<Outcome>();
         *self.recorder() = Some(outcomes.downgrade());
         let recorder = tokio::spawn(record(self.clone(), received));
-        let poll = Duration::from_millis(self.settings.poll_interval_ms);
         loop {
+            let poll = self.poll_interval();
             if *shutdown.borrow() {
                 break;
             }
@@ -179,6 +178,7 @@ impl Dispatcher {
         for (delivery, reason) in batch.unreadable {
             let _ = outcomes.send(self.unreadable(delivery, reason));
         }
+        self.note_rate_limited(batch.configs.values());
         let configs: HashMap<String, Arc<ConfigNow>> =
             batch.configs.into_iter().map(|(id, c)| (id, Arc::new(c))).collect();
         let mut no_room = Vec::new();
@@ -245,6 +245,7 @@ impl Handoff for Workers {
     }
 
     fn committed(&self, handed_over: Vec<HandedOver>, queued: Vec<Queued>) {
+        self.0.note_rate_limited(queued.iter().map(|q| &*q.config));
         for Queued { config, target } in queued {
             let key = TargetKey::new(&config.id, target);
             self.0.capacity.queued(key, config.max_in_flight());

@@ -45,6 +45,7 @@ use crate::domain::delivery::DeliveryId;
 use crate::domain::event_type::sitecore_event_type;
 use crate::domain::targets::{DeliveryTargets, TargetKind};
 use crate::storage::deliveries::Outcome;
+use crate::storage::delivery_configs::ConfigNow;
 use breaker::BreakerPolicy;
 use client::OutboundClient;
 use commerce::{Event, Rendered};
@@ -66,7 +67,16 @@ pub struct Dispatcher {
     /// The attempts running in tasks of this process: each delivery's attempt number and
     /// when it started, so that those cut off by a shutdown can be recorded as such.
     in_flight: Mutex<HashMap<DeliveryId, (i32, DateTime<Utc>)>>,
+    /// Until when a rate-limited target is known to have deliveries coming: till then the
+    /// queue is claimed at least every [`RATE_LIMITED_POLL`], so that its tokens are spent as
+    /// they refill rather than once per poll interval.
+    rate_limited_until: Mutex<Option<tokio::time::Instant>>,
 }
+
+/// How often the queue is claimed while a rate-limited target has deliveries coming.
+const RATE_LIMITED_POLL: Duration = Duration::from_millis(100);
+/// How long a rate-limited target counts as busy after its last delivery claimed or queued.
+const RATE_LIMITED_FOR: Duration = Duration::from_secs(2);
 
 impl Dispatcher {
     pub fn new(pool: PgPool, clock: Clock, settings: &DeliverySettings) -> anyhow::Result<Self> {
@@ -90,12 +100,32 @@ impl Dispatcher {
             ),
             recorder: Mutex::new(None),
             in_flight: Mutex::new(HashMap::new()),
+            rate_limited_until: Mutex::new(None),
             settings: settings.clone(),
         })
     }
 
     pub fn client(&self) -> &OutboundClient {
         &self.client
+    }
+
+    /// Notes that a rate-limited target has deliveries coming (`seen`: any of `configs` is
+    /// rate-limited).
+    fn note_rate_limited<'a>(&self, mut configs: impl Iterator<Item = &'a ConfigNow>) {
+        if configs.any(|c| c.policy.rate_limit_per_second.is_some()) {
+            let until = tokio::time::Instant::now() + RATE_LIMITED_FOR;
+            *self.rate_limited_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(until);
+        }
+    }
+
+    /// How long the claim loop may sleep without news.
+    fn poll_interval(&self) -> Duration {
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let until = *self.rate_limited_until.lock().unwrap_or_else(|e| e.into_inner());
+        match until {
+            Some(until) if tokio::time::Instant::now() < until => poll.min(RATE_LIMITED_POLL),
+            _ => poll,
+        }
     }
 
     /// How long a claimed or handed-over delivery is leased.

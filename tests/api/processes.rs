@@ -334,14 +334,17 @@ async fn two_instances_together_keep_a_target_within_its_rate_limit() {
         .await;
     assert_eq!(limited.status, StatusCode::OK, "{:?}", limited.body);
     send_orders(&app, 400).await;
-    let _a = serve(&app.database_url, 60).await;
-    let _b = serve(&app.database_url, 60).await;
+    // The default poll interval: a limited target's tokens are spent as they refill anyway.
+    let poll = [("TRACKWAY__DELIVERY__POLL_INTERVAL_MS", "1000")];
+    let _a = serve_with(&app.database_url, 60, &poll).await;
+    let _b = serve_with(&app.database_url, 60, &poll).await;
     let delivered = wait_for_distinct(&receiver, 400, Duration::from_secs(60)).await;
     assert_eq!(delivered.len(), 400, "all arrive");
     let mut arrivals: Vec<_> = receiver.received().iter().map(|r| r.at).collect();
     arrivals.sort();
-    // The bucket holds one second's worth: no one-second window sees more than the rate plus
-    // that burst.
+    // Claims send at most 1.5 times the rate in any second (a half-second bucket spent at once,
+    // then a second's refill); arrivals may bunch a little more than sends, so the bound checked
+    // is the rate plus one second's worth.
     let busiest = (0..arrivals.len())
         .map(|i| {
             let end = arrivals[i] + Duration::from_secs(1);
@@ -351,5 +354,8 @@ async fn two_instances_together_keep_a_target_within_its_rate_limit() {
         .unwrap();
     assert!(busiest <= 2 * RATE, "{busiest} arrivals within one second");
     let took = *arrivals.last().unwrap() - arrivals[0];
-    assert!(took >= Duration::from_secs(18), "400 at 20/s took {took:?}");
+    assert!(
+        took >= Duration::from_secs(18) && took <= Duration::from_secs(23),
+        "400 at 20/s took {took:?}"
+    );
 }

@@ -97,8 +97,9 @@ impl ClaimedRow {
 
 /// Due deliveries, up to each target's free slots and `$2` in all, leased until `$3`. A
 /// rate-limited target gives no more than its bucket's whole tokens, and the bucket is charged
-/// for what it gave (`buckets`, locked, then `spent`); a target without a bucket yet starts
-/// with a full one.
+/// for what it gave (`buckets`, locked, then `spent`). A limited target without a bucket gets
+/// a full one (`fresh`), used from the next claim on: inserted at most once, whichever
+/// instance gets there first.
 const CLAIM_SQL: &str = "
 WITH RECURSIVE
 queues (delivery_config_id, target) AS (
@@ -113,18 +114,26 @@ queues (delivery_config_id, target) AS (
         WHERE status = 'Pending' AND (delivery_config_id, target) > (q.delivery_config_id, q.target)
         ORDER BY delivery_config_id, target
         LIMIT 1) later),
+limits AS (
+    SELECT q.delivery_config_id, q.target, (c.policy ->> 'RateLimitPerSecond')::float8 AS rate
+    FROM queues q JOIN delivery_configs c ON c.id = q.delivery_config_id
+    WHERE c.policy ->> 'RateLimitPerSecond' IS NOT NULL),
 buckets AS (
     SELECT b.delivery_config_id, b.target,
-           LEAST(c.rate, b.tokens + c.rate * GREATEST(EXTRACT(EPOCH FROM $1 - b.refilled_at)::float8, 0)) AS tokens
+           LEAST(GREATEST(l.rate / 2, 1),
+                 b.tokens + l.rate * GREATEST(EXTRACT(EPOCH FROM $1 - b.refilled_at)::float8, 0)) AS tokens
     FROM target_rates b
-    JOIN (SELECT id, (policy ->> 'RateLimitPerSecond')::float8 AS rate FROM delivery_configs) c
-      ON c.id = b.delivery_config_id
-    WHERE c.rate IS NOT NULL AND (b.delivery_config_id, b.target) IN (SELECT * FROM queues)
+    JOIN limits l ON l.delivery_config_id = b.delivery_config_id AND l.target = b.target
     FOR UPDATE OF b),
+fresh AS (
+    INSERT INTO target_rates (delivery_config_id, target, tokens, refilled_at)
+    SELECT delivery_config_id, target, GREATEST(rate / 2, 1), $1 FROM limits
+    ON CONFLICT ON CONSTRAINT target_rates_pkey DO NOTHING),
 room AS (
     SELECT q.delivery_config_id, q.target,
            LEAST(COALESCE(f.cap, (c.policy ->> 'MaxInFlight')::bigint, $7) - COALESCE(f.requests, 0),
-                 floor(COALESCE(k.tokens, (c.policy ->> 'RateLimitPerSecond')::float8))::bigint) AS free
+                 CASE WHEN c.policy ->> 'RateLimitPerSecond' IS NOT NULL
+                      THEN floor(COALESCE(k.tokens, 0))::bigint END) AS free
     FROM queues q
     LEFT JOIN delivery_configs c ON c.id = q.delivery_config_id
     LEFT JOIN buckets k ON k.delivery_config_id = q.delivery_config_id AND k.target = q.target
@@ -142,15 +151,10 @@ due AS (
         FOR UPDATE SKIP LOCKED) d
     LIMIT $2),
 spent AS (
-    INSERT INTO target_rates (delivery_config_id, target, tokens, refilled_at)
-    SELECT n.delivery_config_id, n.target,
-           COALESCE(k.tokens, (c.policy ->> 'RateLimitPerSecond')::float8) - n.taken, $1
+    UPDATE target_rates b SET tokens = k.tokens - n.taken, refilled_at = $1
     FROM (SELECT delivery_config_id, target, count(*) AS taken FROM due GROUP BY 1, 2) n
-    JOIN delivery_configs c ON c.id = n.delivery_config_id
-    LEFT JOIN buckets k ON k.delivery_config_id = n.delivery_config_id AND k.target = n.target
-    WHERE (c.policy ->> 'RateLimitPerSecond') IS NOT NULL
-    ON CONFLICT ON CONSTRAINT target_rates_pkey
-    DO UPDATE SET tokens = excluded.tokens, refilled_at = excluded.refilled_at)
+    JOIN buckets k ON k.delivery_config_id = n.delivery_config_id AND k.target = n.target
+    WHERE b.delivery_config_id = n.delivery_config_id AND b.target = n.target)
 UPDATE deliveries d
 SET attempts = d.attempts + 1, lease_until = $3, next_attempt_at = $3, updated_at = $1
 FROM events e
@@ -181,10 +185,10 @@ pub struct InFlight {
 /// are served first, so none is starved by others that are always busy.
 ///
 /// The rate limit holds across instances: claims of a limited target queue on its bucket's row
-/// lock, each taking what the others left. Its bucket holds at most one second's worth, so any
-/// one-second window sees at most twice the rate (a full bucket spent at once, then a second's
-/// refill). Two instances making a target's very first claim at once may both find no bucket
-/// and each spend a full one, once.
+/// lock, each taking what the others left. Its bucket holds half a second's worth (at least
+/// one), so any one-second window sends at most one and a half times the rate (a full bucket
+/// spent at once, then a second's refill); a smaller bucket would need more frequent claims to
+/// keep up the rate.
 pub async fn claim(
     pool: &PgPool,
     now: DateTime<Utc>,
