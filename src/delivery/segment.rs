@@ -63,6 +63,7 @@ pub fn render(event: &Event, target: &SegmentTarget) -> Rendered {
 fn track(event: &Event, event_type: &str) -> Result<(String, Value), String> {
     let renamed = event.event_name_override(TargetKind::Segment);
     let named = |name: &str| renamed.unwrap_or(name).to_owned();
+    let order = || order_properties(event, &event.order().unwrap_or_default());
     Ok(match event_type {
         "LineItemAdded" | "LineItemUpdated" | "LineItemRemoved" => {
             let mut item = event.line_item().ok_or("the line item is unknown")?;
@@ -82,23 +83,11 @@ fn track(event: &Event, event_type: &str) -> Result<(String, Value), String> {
             properties["value"] = json!(order.discounted_subtotal());
             (named("Checkout Started"), properties)
         }
-        "OrderSubmitted" => (
-            named("Order Completed"),
-            order_properties(event, &event.order().unwrap_or_default()),
-        ),
-        "OrderRefunded" => (
-            named("Order Refunded"),
-            order_properties(event, &event.order().unwrap_or_default()),
-        ),
-        "OrderCanceled" => (
-            named("Order Cancelled"),
-            order_properties(event, &event.order().unwrap_or_default()),
-        ),
+        "OrderSubmitted" => (named("Order Completed"), order()),
+        "OrderRefunded" => (named("Order Refunded"), order()),
+        "OrderCanceled" => (named("Order Cancelled"), order()),
         "PaymentCaptured" => match renamed {
-            Some(name) => (
-                name.to_owned(),
-                order_properties(event, &event.order().unwrap_or_default()),
-            ),
+            Some(name) => (name.to_owned(), order()),
             None => {
                 return Err(
                     "Segment's e-commerce spec has no event for PaymentCaptured (name one in the TrackingEvent's \
