@@ -1,14 +1,16 @@
-//! Accepting a batch of triggers: each trigger's view of the store is read, its payload
-//! hydrated and its deliveries listed, then the batch's entities, events and deliveries are
-//! written in one statement ([`crate::storage::ingest`]), and the deliveries the workers have
-//! room for are handed to them ([`super::handoff`]).
+//! Accepting a batch of triggers, in a transaction that holds a lock on each shopper (order,
+//! user, anonymous visitor) the batch is about, so that other instances accept that shopper's
+//! triggers before or after it, never at the same time: each trigger's view of the store is
+//! read, its payload hydrated and its deliveries listed, then the batch's entities, events and
+//! deliveries are written in one statement ([`crate::storage::ingest`]); once committed, the
+//! deliveries the workers have room for are handed to them ([`super::handoff`]).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use utoipa::ToSchema;
 
 use super::handoff::{self, Handoff, Taken};
@@ -64,18 +66,19 @@ struct Prepared {
     taken: Vec<Option<Taken>>,
 }
 
-/// Accepts `triggers` together, in two statements whatever their number: every trigger's view
-/// of the store, matching TrackingEvents and earlier acceptance read, then the entities they
-/// carry written and the events and their deliveries stored (and the workers notified) — one
-/// statement, so it commits entirely or not at all, with no transaction around it. Returns one
-/// acceptance per trigger, in order. Each trigger's view includes the others' writes, so they
-/// must not touch the same order, user, visitor or product version ([`super::batcher`] sees
-/// to it).
+/// Accepts `triggers` together, in one transaction holding the lock of every shopper they are
+/// about ([`shoppers`]): a batch of another instance accepting triggers about one of them waits
+/// until this one committed, then reads what it wrote. Within it, two statements whatever the
+/// number of triggers: every trigger's view of the store, matching TrackingEvents and earlier
+/// acceptance read, then the entities they carry written and the events and their deliveries
+/// stored. Returns one acceptance per trigger, in order; the workers are handed their
+/// deliveries once committed. Each trigger's view includes the others' writes, so they must not
+/// touch the same order, user, visitor or product version ([`super::batcher`] sees to it).
 ///
 /// A trigger whose idempotency key is taken is answered with the first acceptance's response
 /// and nothing of it is kept, not even its entities; the others are read again without it. A
 /// key taken by another process between the read and the write fails the write, and the batch
-/// is read again.
+/// is accepted again in a new transaction.
 pub(super) async fn accept_together(
     pool: &PgPool,
     triggers: &[&Trigger],
@@ -83,16 +86,80 @@ pub(super) async fn accept_together(
     handoff: Option<&dyn Handoff>,
 ) -> Result<Vec<Accepted>, sqlx::Error> {
     let lease = handoff.filter(|h| h.running()).map(|h| (h, now + h.lease()));
+    let shoppers: Vec<String> = triggers.iter().flat_map(|t| shoppers(t)).collect();
     let mut answers: Vec<Option<Accepted>> = triggers.iter().map(|_| None).collect();
     let mut conn = pool.acquire().await?;
+    let stored = loop {
+        let begun = conn.begin_with(statements::begin_locking(&shoppers)).await;
+        let mut tx = match begun {
+            Ok(tx) => tx,
+            // BEGIN may have run and the locks failed, leaving a transaction sqlx does not
+            // count as begun: the connection is closed below rather than given back.
+            Err(err) => break Err(err),
+        };
+        match store_pending(&mut tx, triggers, &mut answers, now, lease).await? {
+            Some(stored) => {
+                tx.commit().await?;
+                break Ok(stored);
+            }
+            // The failed write ended the transaction; the repeat reads as one next time.
+            None => tx.rollback().await?,
+        }
+    };
+    let stored = stored.inspect_err(|_| conn.close_on_drop())?;
+    if !stored.is_empty() {
+        hand_over(triggers, stored, &mut answers, handoff);
+    }
+    Ok(answers.into_iter().flatten().collect())
+}
+
+/// Answers the committed triggers (`stored`, with their index) and hands the workers the
+/// deliveries they took.
+fn hand_over(
+    triggers: &[&Trigger],
+    stored: Vec<(usize, Prepared)>,
+    answers: &mut [Option<Accepted>],
+    handoff: Option<&dyn Handoff>,
+) {
+    let (mut over, mut queued) = (Vec::new(), Vec::new());
+    for (i, p) in stored {
+        let event_type = triggers[i].event_type.as_str();
+        over.extend(handoff::taken(
+            &p.event_id,
+            event_type,
+            p.payload,
+            p.deliveries.into_iter().zip(p.taken),
+            &mut queued,
+        ));
+        answers[i] = Some(Accepted {
+            body: p.body,
+            replayed: false,
+        });
+    }
+    if let Some(handoff) = handoff {
+        handoff.committed(over, queued);
+    }
+}
+
+/// Within the batch's transaction, answers the triggers whose idempotency key was taken before
+/// (in `answers`) and stores the others' events; returns those, with their index, for the
+/// caller to answer once committed. None when an idempotency key was found taken on writing:
+/// the transaction is then aborted.
+async fn store_pending(
+    conn: &mut PgConnection,
+    triggers: &[&Trigger],
+    answers: &mut [Option<Accepted>],
+    now: DateTime<Utc>,
+    lease: Option<(&dyn Handoff, DateTime<Utc>)>,
+) -> Result<Option<Vec<(usize, Prepared)>>, sqlx::Error> {
     loop {
         let pending: Vec<usize> = (0..triggers.len()).filter(|&i| answers[i].is_none()).collect();
         if pending.is_empty() {
-            break;
+            return Ok(Some(Vec::new()));
         }
         let batch: Vec<&Trigger> = pending.iter().map(|&i| triggers[i]).collect();
         let writes = carried_entities(&batch);
-        let mut stored = statements::read(&mut conn, &batch, &writes).await?;
+        let mut stored = statements::read(conn, &batch, &writes).await?;
         let mut replayed = false;
         for (&i, stored) in pending.iter().zip(&mut stored) {
             if let Some(body) = stored.take_replay() {
@@ -116,31 +183,30 @@ pub(super) async fn accept_together(
             .collect();
         // Running workers had no room for the deliveries they did not take; a place coming
         // free wakes them, so a notification would only make them look in vain.
-        match statements::store(&mut conn, &writes, &events, now, lease.is_none()).await {
-            Ok(()) => {}
-            Err(err) if idempotency_key_taken(&err) => continue,
-            Err(err) => return Err(err),
-        }
-        let (mut over, mut queued) = (Vec::new(), Vec::new());
-        for (i, p) in pending.into_iter().zip(prepared) {
-            let event_type = triggers[i].event_type.as_str();
-            over.extend(handoff::taken(
-                &p.event_id,
-                event_type,
-                p.payload,
-                p.deliveries.into_iter().zip(p.taken),
-                &mut queued,
-            ));
-            answers[i] = Some(Accepted {
-                body: p.body,
-                replayed: false,
-            });
-        }
-        if let Some(handoff) = handoff {
-            handoff.committed(over, queued);
-        }
+        return match statements::store(conn, &writes, &events, now, lease.is_none()).await {
+            Ok(()) => Ok(Some(pending.into_iter().zip(prepared).collect())),
+            Err(err) if idempotency_key_taken(&err) => Ok(None),
+            Err(err) => Err(err),
+        };
     }
-    Ok(answers.into_iter().flatten().collect())
+}
+
+/// The shoppers a trigger is about, as lock names: its order, the users it names (the order's
+/// among them) and its anonymous ID. Their triggers apply one after another: never two in one
+/// batch ([`super::batcher`]), and each batch's transaction holds their locks.
+pub(super) fn shoppers(trigger: &Trigger) -> Vec<String> {
+    let orders = trigger.order_id.iter().chain(trigger.order.iter().map(|o| &o.id));
+    let users = trigger
+        .user_id
+        .iter()
+        .cloned()
+        .chain(trigger.user.iter().map(|u| u.id.clone()))
+        .chain(trigger.order.iter().filter_map(|o| o.reference("FromUserID")));
+    orders
+        .map(|id| format!("order/{id}"))
+        .chain(users.map(|id| format!("user/{id}")))
+        .chain(trigger.anonymous_id.iter().map(|id| format!("anonymous/{id}")))
+        .collect()
 }
 
 /// The entities the triggers carry, to be written together.

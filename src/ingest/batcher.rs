@@ -9,7 +9,8 @@
 //! same idempotency key, never share a batch, nor do two carrying different documents of the
 //! same product. Such a trigger waits until the batch holding the other has committed, and so
 //! does every trigger after it that shares one of its keys: each shopper's triggers are applied
-//! one after another, in the order they arrived.
+//! one after another, in the order they arrived. Other instances' triggers about the same shopper
+//! wait for the lock the batch's transaction holds ([`super::accept`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
-use super::accept::{accept_together, Accepted};
+use super::accept::{accept_together, shoppers, Accepted};
 use super::{Handoff, IngestError};
 use crate::clock::Clock;
 use crate::config::IngestSettings;
@@ -86,17 +87,7 @@ pub(super) struct Footprint {
 
 impl Footprint {
     pub(super) fn of(trigger: &Trigger) -> Footprint {
-        let mut exclusive = Vec::new();
-        let orders = trigger.order_id.iter().chain(trigger.order.iter().map(|o| &o.id));
-        exclusive.extend(orders.map(|id| format!("order/{id}")));
-        let users = trigger
-            .user_id
-            .iter()
-            .cloned()
-            .chain(trigger.user.iter().map(|u| u.id.clone()))
-            .chain(trigger.order.iter().filter_map(|o| o.reference("FromUserID")));
-        exclusive.extend(users.map(|id| format!("user/{id}")));
-        exclusive.extend(trigger.anonymous_id.iter().map(|id| format!("anonymous/{id}")));
+        let mut exclusive = shoppers(trigger);
         if let Some(key) = &trigger.idempotency_key {
             exclusive.push(format!("key/{}/{key}", trigger.client_id));
         }

@@ -1,6 +1,6 @@
 //! Triggers accepted together: the batch endpoint, group commit (shared transactions that keep
 //! each shopper's order), the overlay of a batch's own writes, and two instances racing for one
-//! idempotency key.
+//! idempotency key or one order.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -228,10 +228,18 @@ async fn two_instances_racing_for_one_key_create_one_event() {
     let second = TestApp::spawn_with(settings).await;
     let receiver = Receiver::start().await.expect("bind a receiver");
     first.route("hooks", "LineItemAdded", &receiver.url, "s").await;
-    let keys: Vec<String> = (0..20).map(|n| format!("race-{n}")).collect();
-    let replies = futures_util::future::join_all(keys.iter().flat_map(|key| {
-        let mut trigger = line_item_added(key);
-        trigger["Order"]["ID"] = json!(format!("PO-{key}"));
+    // Half are about a shopper, whose lock the second instance waits for: it then finds the
+    // key taken when it reads. The others are about none: both instances read before either
+    // wrote, and the second finds the key taken when it writes.
+    let keys: Vec<String> = (0..40).map(|n| format!("race-{n}")).collect();
+    let replies = futures_util::future::join_all(keys.iter().enumerate().flat_map(|(n, key)| {
+        let trigger = if n % 2 == 0 {
+            let mut trigger = line_item_added(key);
+            trigger["Order"]["ID"] = json!(format!("PO-{key}"));
+            trigger
+        } else {
+            json!({"ID": key, "EventType": "ProductViewed", "ClientID": "storefront", "ProductID": "P1"})
+        };
         [first.trigger(trigger.clone()), second.trigger(trigger)]
     }))
     .await;
@@ -248,6 +256,61 @@ async fn two_instances_racing_for_one_key_create_one_event() {
             "one accepted, one replayed: {replayed:?}"
         );
     }
-    assert_eq!(first.count("events").await, 20);
-    assert_eq!(first.count("deliveries").await, 20);
+    assert_eq!(first.count("events").await, 40);
+    assert_eq!(first.count("deliveries").await, 20, "one per LineItemAdded");
+}
+
+fn line_added(order: &str, line: &str) -> Value {
+    json!({
+        "EventType": "LineItemAdded", "ClientID": "storefront", "OrderID": order,
+        "LineItem": {"ID": line, "ProductID": "P1", "Quantity": 1}
+    })
+}
+
+/// The IDs of the line items an accepted trigger's payload shows, in order.
+async fn payload_line_items(app: &TestApp, accepted: &Value) -> Vec<String> {
+    let event = app
+        .get(&format!("/v1/events/{}", accepted["ID"].as_str().unwrap()))
+        .await;
+    assert_eq!(event.status, StatusCode::OK, "{:?}", event.body);
+    event.body["Payload"]["LineItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|li| li["ID"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payload_never_misses_a_line_item_another_instance_accepted_before_it() {
+    let settings = helpers::fresh_settings();
+    let first = TestApp::spawn_with(settings.clone()).await;
+    let second = TestApp::spawn_with(settings).await;
+
+    let mut missed = Vec::new();
+    for round in 0..40 {
+        let order = format!("PO{round}");
+        // Each trigger carries only its own line item, posted to each instance at once.
+        let (a, b) = tokio::join!(
+            first.trigger(line_added(&order, "A")),
+            second.trigger(line_added(&order, "B")),
+        );
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{:?}", a.body);
+        assert_eq!(b.status, StatusCode::ACCEPTED, "{:?}", b.body);
+        let a = payload_line_items(&first, &a.body).await;
+        let b = payload_line_items(&second, &b.body).await;
+        // The trigger written first cannot show the other's line; the one written after it
+        // must show both.
+        let mut seen = [a.clone(), b.clone()];
+        seen.sort_by_key(Vec::len);
+        let both = (seen[0] == ["A"] || seen[0] == ["B"]) && seen[1] == ["A", "B"];
+        if !both {
+            missed.push(format!("{order}: A's payload {a:?}, B's {b:?}"));
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "rounds where the later payload missed the other instance's line item:\n{}",
+        missed.join("\n")
+    );
 }

@@ -1,11 +1,14 @@
 //! The statements that accept triggers; the orchestration around them is [`crate::ingest`]'s.
-//! [`read()`] reads, in one statement, every trigger's view of the store, and [`view`] applies
-//! the batch's own entity writes to it; [`store()`] writes a batch's entities, events and
-//! deliveries in one statement and notifies the workers.
+//! [`begin_locking`] begins a batch's transaction holding its shoppers' locks; [`read()`]
+//! reads, in one statement, every trigger's view of the store, and [`view`] applies the batch's
+//! own entity writes to it; [`store()`] writes a batch's entities, events and deliveries in one
+//! statement and notifies the workers (on commit).
 
+mod locks;
 mod read;
 mod store;
 
+pub(crate) use locks::begin_locking;
 pub(crate) use read::{read, view, Match, Read};
 pub(crate) use store::{store, NewDelivery, NewEvent};
 

@@ -2,7 +2,9 @@
 //! trigger of a batch, its order and the order's line items, the products they mention, the
 //! user after identity stitching, the TrackingEvents that match it and any earlier acceptance
 //! of its idempotency key. It reads before the batch writes, and [`view`] applies the batch's
-//! writes to what it read, so that a batch needs no second look and no transaction.
+//! writes to what it read, so that a batch needs no second look; the batch's transaction holds
+//! its shoppers' locks ([`super::begin_locking`]), so no other instance's trigger about them
+//! writes in between.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
