@@ -62,8 +62,8 @@ pub struct DeliveryPolicyDoc {
     /// Requests in flight at once to one target, from each instance (default 128).
     pub max_in_flight: Option<u32>,
     /// Requests per second to each target, from all instances together (retries included);
-    /// unlimited when omitted. A bucket of half a second's worth: at most 1.5 times the rate
-    /// in any one second. Deliveries held back wait in the queue without spending attempts.
+    /// unlimited when omitted. A bucket of half a second's worth (at least one): at most 1.5
+    /// times the rate in any one second (2 at a rate of 1). Deliveries held back wait in the queue without spending attempts.
     pub rate_limit_per_second: Option<u32>,
     /// Deliver one user's events in the order they were accepted (default false). Not yet
     /// enforced.

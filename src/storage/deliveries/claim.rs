@@ -97,9 +97,12 @@ impl ClaimedRow {
 
 /// Due deliveries, up to each target's free slots and `$2` in all, leased until `$3`. A
 /// rate-limited target gives no more than its bucket's whole tokens, and the bucket is charged
-/// for what it gave (`buckets`, locked, then `spent`). A limited target without a bucket gets
-/// a full one (`fresh`), used from the next claim on: inserted at most once, whichever
-/// instance gets there first.
+/// for what it gave (`buckets`, locked, then `spent`). Only a limited target with a due
+/// delivery has its bucket locked, and a bucket another claim holds counts as empty for this
+/// one (`SKIP LOCKED`): claims never wait on each other for a bucket, and the next takes what
+/// is left. Limited targets are served first, since tokens past a full bucket are lost. A
+/// limited target without a bucket gets a full one (`fresh`), used from the next claim on:
+/// inserted once, whichever instance gets there first.
 const CLAIM_SQL: &str = "
 WITH RECURSIVE
 queues (delivery_config_id, target) AS (
@@ -117,23 +120,30 @@ queues (delivery_config_id, target) AS (
 limits AS (
     SELECT q.delivery_config_id, q.target, (c.policy ->> 'RateLimitPerSecond')::float8 AS rate
     FROM queues q JOIN delivery_configs c ON c.id = q.delivery_config_id
-    WHERE c.policy ->> 'RateLimitPerSecond' IS NOT NULL),
+    WHERE c.policy ->> 'RateLimitPerSecond' IS NOT NULL
+      AND EXISTS (SELECT 1 FROM deliveries d
+                  WHERE d.status = 'Pending' AND d.delivery_config_id = q.delivery_config_id
+                    AND d.target = q.target AND d.next_attempt_at <= $1)),
 buckets AS (
     SELECT b.delivery_config_id, b.target,
            LEAST(GREATEST(l.rate / 2, 1),
                  b.tokens + l.rate * GREATEST(EXTRACT(EPOCH FROM $1 - b.refilled_at)::float8, 0)) AS tokens
     FROM target_rates b
     JOIN limits l ON l.delivery_config_id = b.delivery_config_id AND l.target = b.target
-    FOR UPDATE OF b),
+    ORDER BY b.delivery_config_id, b.target
+    FOR UPDATE OF b SKIP LOCKED),
 fresh AS (
     INSERT INTO target_rates (delivery_config_id, target, tokens, refilled_at)
-    SELECT delivery_config_id, target, GREATEST(rate / 2, 1), $1 FROM limits
+    SELECT delivery_config_id, target, GREATEST(rate / 2, 1), $1 FROM limits l
+    WHERE NOT EXISTS (SELECT 1 FROM target_rates t
+                      WHERE t.delivery_config_id = l.delivery_config_id AND t.target = l.target)
     ON CONFLICT ON CONSTRAINT target_rates_pkey DO NOTHING),
 room AS (
     SELECT q.delivery_config_id, q.target,
            LEAST(COALESCE(f.cap, (c.policy ->> 'MaxInFlight')::bigint, $7) - COALESCE(f.requests, 0),
                  CASE WHEN c.policy ->> 'RateLimitPerSecond' IS NOT NULL
-                      THEN floor(COALESCE(k.tokens, 0))::bigint END) AS free
+                      THEN floor(COALESCE(k.tokens, 0))::bigint END) AS free,
+           COALESCE(c.policy ->> 'RateLimitPerSecond' IS NOT NULL, false) AS limited
     FROM queues q
     LEFT JOIN delivery_configs c ON c.id = q.delivery_config_id
     LEFT JOIN buckets k ON k.delivery_config_id = q.delivery_config_id AND k.target = q.target
@@ -141,7 +151,7 @@ room AS (
            ON f.delivery_config_id = q.delivery_config_id AND f.target = q.target),
 due AS (
     SELECT d.id, r.delivery_config_id, r.target
-    FROM (SELECT * FROM room WHERE free > 0 ORDER BY free DESC, delivery_config_id, target) r,
+    FROM (SELECT * FROM room WHERE free > 0 ORDER BY limited DESC, free DESC, delivery_config_id, target) r,
     LATERAL (
         SELECT id FROM deliveries
         WHERE status = 'Pending' AND delivery_config_id = r.delivery_config_id AND target = r.target
@@ -151,7 +161,7 @@ due AS (
         FOR UPDATE SKIP LOCKED) d
     LIMIT $2),
 spent AS (
-    UPDATE target_rates b SET tokens = k.tokens - n.taken, refilled_at = $1
+    UPDATE target_rates b SET tokens = k.tokens - n.taken, refilled_at = GREATEST(b.refilled_at, $1)
     FROM (SELECT delivery_config_id, target, count(*) AS taken FROM due GROUP BY 1, 2) n
     JOIN buckets k ON k.delivery_config_id = n.delivery_config_id AND k.target = n.target
     WHERE b.delivery_config_id = n.delivery_config_id AND b.target = n.target)
@@ -184,11 +194,13 @@ pub struct InFlight {
 /// cap costs a claim one probe, however long its backlog; the targets with the most free slots
 /// are served first, so none is starved by others that are always busy.
 ///
-/// The rate limit holds across instances: claims of a limited target queue on its bucket's row
-/// lock, each taking what the others left. Its bucket holds half a second's worth (at least
+/// The rate limit holds across instances: a limited target's claims take turns on its bucket's
+/// row, each taking what the others left. Its bucket holds half a second's worth (at least
 /// one), so any one-second window sends at most one and a half times the rate (a full bucket
-/// spent at once, then a second's refill); a smaller bucket would need more frequent claims to
-/// keep up the rate.
+/// spent at once, then a second's refill; twice the rate at a rate of 1); a smaller bucket
+/// would need more frequent claims to keep up the rate. Tokens charged for deliveries a worker
+/// gives back unattempted are not refunded: the target then sends less than its limit, never
+/// more.
 pub async fn claim(
     pool: &PgPool,
     now: DateTime<Utc>,
