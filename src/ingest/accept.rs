@@ -86,7 +86,15 @@ pub(super) async fn accept_together(
     handoff: Option<&dyn Handoff>,
 ) -> Result<Vec<Accepted>, sqlx::Error> {
     let lease = handoff.filter(|h| h.running()).map(|h| (h, now + h.lease()));
-    let shoppers: Vec<String> = triggers.iter().flat_map(|t| shoppers(t)).collect();
+    // A repeated idempotency key is locked too, so that two instances accepting it at once
+    // take turns and the second finds the first's acceptance on its read.
+    let shoppers: Vec<String> = triggers
+        .iter()
+        .flat_map(|t| {
+            let key = t.idempotency_key.as_ref().map(|k| format!("key/{}/{k}", t.client_id));
+            shoppers(t).into_iter().chain(key)
+        })
+        .collect();
     let mut answers: Vec<Option<Accepted>> = triggers.iter().map(|_| None).collect();
     let mut conn = pool.acquire().await?;
     let stored = loop {

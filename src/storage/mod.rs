@@ -83,7 +83,8 @@ pub(crate) fn idempotency_key_taken(err: &sqlx::Error) -> bool {
 /// Whether `err` says the database could not run the statement at all, rather than refused
 /// it: the connection failed or was closed (SQLSTATE class 08, an I/O or TLS error), the
 /// server ended or cancelled the session (class 57: `pg_terminate_backend`, a shutdown) or
-/// lacked the resources (class 53, e.g. too many connections). A statement cut off this way
+/// lacked the resources (class 53, e.g. too many connections), or a trigger batch waited past
+/// its `lock_timeout` for another instance's batch (55P03). A statement cut off this way
 /// rolls back, so nothing it wrote was kept; the request may be retried.
 pub fn unavailable(err: &sqlx::Error) -> bool {
     match err {
@@ -92,9 +93,10 @@ pub fn unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
+        // 55P03: a lock not had within `lock_timeout` (another instance holds a shopper).
         sqlx::Error::Database(db) => db
             .code()
-            .is_some_and(|code| ["08", "53", "57"].iter().any(|class| code.starts_with(class))),
+            .is_some_and(|code| code == "55P03" || ["08", "53", "57"].iter().any(|class| code.starts_with(class))),
         _ => false,
     }
 }

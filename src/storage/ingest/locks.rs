@@ -14,6 +14,9 @@
 
 use sha2::{Digest, Sha256};
 
+/// The longest a batch waits for another instance's batch to release a shopper.
+const LOCK_WAIT: &str = "5s";
+
 /// The statement that begins a batch's transaction and takes the locks of `shoppers` ("order/…",
 /// "user/…", "anonymous/…"). Only a simple query carries `BEGIN` and another statement in one
 /// round trip, and it takes no parameters: the keys, numbers, are written into the text.
@@ -25,9 +28,12 @@ pub(crate) fn begin_locking(shoppers: &[String]) -> String {
         return "BEGIN".to_owned();
     }
     let keys: Vec<String> = keys.iter().map(i64::to_string).collect();
-    // unnest yields the keys in the array's order, and each is locked as its row is made.
+    // unnest yields the keys in the array's order, and each is locked as its row is made. A
+    // batch waits at most LOCK_WAIT for its locks (an instance stalled mid-batch must not stop
+    // the others' writers): past it, the statement fails with 55P03, "unavailable".
     format!(
-        "BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[{}]::bigint[]) AS k",
+        "BEGIN; SET LOCAL lock_timeout = '{LOCK_WAIT}'; \
+         SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[{}]::bigint[]) AS k",
         keys.join(",")
     )
 }
@@ -59,7 +65,10 @@ mod tests {
         let keys = keys.map(|k| k.to_string()).join(",");
         assert_eq!(
             statement,
-            format!("BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[{keys}]::bigint[]) AS k")
+            format!(
+                "BEGIN; SET LOCAL lock_timeout = '5s'; \
+                 SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[{keys}]::bigint[]) AS k"
+            )
         );
         // SHA-256("order/PO1") begins a2b434c492f33edb: the key is that, whatever the build.
         assert_eq!(lock_key("order/PO1"), -6_722_690_324_873_658_661);
