@@ -48,12 +48,21 @@ impl Reply {
     }
 
     pub fn error_codes(&self) -> Vec<String> {
+        self.each_error(|e| &e["ErrorCode"])
+    }
+
+    /// The field each error names (`Data.Field`), in order.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.each_error(|e| &e["Data"]["Field"])
+    }
+
+    fn each_error(&self, part: impl Fn(&Value) -> &Value) -> Vec<String> {
         self.body["Errors"]
             .as_array()
             .map(|errors| {
                 errors
                     .iter()
-                    .map(|e| e["ErrorCode"].as_str().unwrap_or("").to_owned())
+                    .map(|e| part(e).as_str().unwrap_or("").to_owned())
                     .collect()
             })
             .unwrap_or_default()

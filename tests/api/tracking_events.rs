@@ -94,12 +94,7 @@ async fn required_fields_are_all_reported() {
     let app = TestApp::spawn().await;
     let reply = app.post(PATH, json!({})).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    let fields: Vec<&str> = reply.body["Errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["Data"]["Field"].as_str().unwrap())
-        .collect();
+    let fields = reply.error_fields();
     assert_eq!(fields, ["Name", "EventType", "ClientID", "DeliveryConfigID"]);
 }
 

@@ -294,12 +294,7 @@ async fn config_data_names_custom_events_and_a_bad_one_is_refused_on_write() {
         )
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    let fields: Vec<&str> = refused.body["Errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["Data"]["Field"].as_str().unwrap())
-        .collect();
+    let fields = refused.error_fields();
     assert_eq!(
         fields,
         ["ConfigData.EventNames.DiscoverEvent", "ConfigData.EventNames.Segment"]
@@ -337,12 +332,7 @@ async fn malformed_context_and_promotions_are_refused_naming_the_field() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
-    let fields: Vec<&str> = reply.body["Errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["Data"]["Field"].as_str().unwrap())
-        .collect();
+    let fields = reply.error_fields();
     assert_eq!(
         fields,
         [
