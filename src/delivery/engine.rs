@@ -52,7 +52,6 @@ impl Dispatcher {
         *self.recorder() = Some(outcomes.downgrade());
         let recorder = tokio::spawn(record(self.clone(), received));
         loop {
-            let poll = self.poll_interval();
             if *shutdown.borrow() {
                 break;
             }
@@ -63,13 +62,15 @@ impl Dispatcher {
                     Ok(n) => claimed = n,
                     Err(err) => {
                         tracing::error!(error = ?err, "claiming deliveries failed");
-                        tokio::time::sleep(poll).await;
+                        tokio::time::sleep(self.poll_interval()).await;
                     }
                 }
             }
             if claimed > 0 && claimed == free {
                 continue; // there may be more due right now
             }
+            // After the claim, which may have just met a rate-limited target.
+            let poll = self.poll_interval();
             let notified = async {
                 match &mut listener {
                     Some(listener) => {
@@ -102,7 +103,8 @@ impl Dispatcher {
     }
 
     /// Delivers every delivery that is due now, batch after batch, and returns how many
-    /// attempts were made. Tests call this directly, with a manual clock.
+    /// attempts were made (a rate-limited target gives no more than its tokens, and none on
+    /// the claim that creates its bucket). Tests call this directly, with a manual clock.
     pub async fn deliver_due(&self) -> Result<usize, StorageError> {
         let mut attempted = 0;
         loop {
