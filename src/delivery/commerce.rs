@@ -70,11 +70,6 @@ impl<'a> Event<'a> {
         serde_json::from_value(self.payload["Context"].clone()).unwrap_or_default()
     }
 
-    /// The URL of the page the trigger came from.
-    pub fn page_url(&self) -> Option<String> {
-        self.context().page.and_then(|p| p.url)
-    }
-
     /// The promotion applied last: the latest `DateApplied`, else the last listed (OrderCloud
     /// lists an order's promotions in the order they were applied).
     pub fn last_promotion(&self) -> Option<Promotion> {
@@ -177,11 +172,7 @@ impl<'a> Event<'a> {
     }
 
     fn product(&self, id: &str) -> Option<&Map<String, Value>> {
-        self.payload["Products"]
-            .as_array()?
-            .iter()
-            .filter_map(Value::as_object)
-            .find(|p| p.get("ID").and_then(Value::as_str) == Some(id))
+        catalog_product(self.payload, id)
     }
 
     fn item(&self, line_item: &Map<String, Value>) -> Item {
@@ -310,6 +301,15 @@ impl Order {
     pub fn money(&self, amount: f64) -> f64 {
         money::round(amount, self.currency.as_deref())
     }
+}
+
+/// The product of the payload's `Products` with ID `id`.
+pub fn catalog_product<'a>(payload: &'a Value, id: &str) -> Option<&'a Map<String, Value>> {
+    payload["Products"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_object)
+        .find(|p| p.get("ID").and_then(Value::as_str) == Some(id))
 }
 
 fn text(map: &Map<String, Value>, field: &str) -> Option<String> {

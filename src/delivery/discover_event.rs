@@ -12,11 +12,12 @@
 //! | others | skipped: Discover has no such event | |
 
 use secrecy::ExposeSecret;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::client::PreparedRequest;
 use super::commerce::{object, quantity, some, Event, Item, QuantityChange, Rendered};
 use crate::domain::targets::DiscoverEventTarget;
+use crate::domain::trigger::Context;
 
 /// The page names Discover's add-to-cart event takes (`a2c:<page>`).
 const A2C_PAGES: [&str; 5] = ["home", "pdp", "category", "cart", "qview"];
@@ -32,6 +33,7 @@ pub fn render(event: &Event, target: &DiscoverEventTarget) -> Rendered {
         );
     };
     let order = event.order();
+    let context = event.context();
     let (kind, name, mut value) = match event.event_type() {
         "UserLoggedIn" => ("user", "login".to_owned(), json!({"context": {"user": user(event)}})),
         "LineItemAdded" | "LineItemUpdated" => {
@@ -42,7 +44,7 @@ pub fn render(event: &Event, target: &DiscoverEventTarget) -> Rendered {
                 QuantityChange::Added(units) => item.quantity = Some(units),
                 change => return Rendered::Skip(change.not_an_addition().unwrap_or_default()),
             }
-            ("a2c", a2c_page(event), json!({"products": [cart_product(&item)]}))
+            ("a2c", a2c_page(&context), json!({"products": [cart_product(&item)]}))
         }
         "OrderSubmitted" => {
             let order = order.clone().unwrap_or_default();
@@ -65,9 +67,8 @@ pub fn render(event: &Event, target: &DiscoverEventTarget) -> Rendered {
         },
         other => return Rendered::Skip(format!("Sitecore Discover has no event for {other}")),
     };
-    let page = locale_page(event, order.and_then(|o| o.currency));
-    if !page.is_empty() {
-        value["context"]["page"] = Value::Object(page);
+    if let Some(page) = locale_page(&context, order.and_then(|o| o.currency)) {
+        value["context"]["page"] = page;
     }
     let t = event.occurred_at().timestamp_millis();
     // `t0` is the page's load time, which a server-side event does not have: the event's own.
@@ -90,11 +91,11 @@ fn user(event: &Event) -> Value {
 
 /// The page of an add-to-cart: the trigger's `Context.Page.Name` when it is one of Discover's
 /// (`home`, `pdp`, `category`, `cart`, `qview`), else `cart`.
-fn a2c_page(event: &Event) -> String {
-    event
-        .context()
+fn a2c_page(context: &Context) -> String {
+    context
         .page
-        .and_then(|p| p.name)
+        .as_ref()
+        .and_then(|p| p.name.as_deref())
         .map(|n| n.to_ascii_lowercase())
         .filter(|n| A2C_PAGES.contains(&n.as_str()))
         .unwrap_or_else(|| "cart".to_owned())
@@ -102,17 +103,13 @@ fn a2c_page(event: &Event) -> String {
 
 /// `value.context.page`'s locale fields, lowercase, as far as the trigger's `Context.Locale`
 /// and the order's currency tell them.
-fn locale_page(event: &Event, currency: Option<String>) -> Map<String, Value> {
-    let context = event.context();
-    let Some(language) = context.language() else {
-        return Map::new();
-    };
-    let page = object([
+fn locale_page(context: &Context, currency: Option<String>) -> Option<Value> {
+    let language = context.language()?;
+    Some(object([
         ("locale_country", some(context.country())),
         ("locale_language", some(language)),
         ("locale_currency", some(currency.map(|c| c.to_ascii_lowercase()))),
-    ]);
-    page.as_object().cloned().unwrap_or_default()
+    ]))
 }
 
 fn cart_product(item: &Item) -> Value {

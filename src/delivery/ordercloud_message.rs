@@ -15,7 +15,9 @@
 
 use serde_json::{json, Map, Value};
 
+use super::commerce::catalog_product;
 use super::http_target::EVENT_TYPE_FIELD;
+use crate::domain::trigger::language_of;
 use crate::domain::EventType;
 
 /// OrderCloud's model an event is sent as.
@@ -198,12 +200,6 @@ fn language(payload: &Value) -> Value {
     .map_or(Value::Null, Value::from)
 }
 
-/// `en` of `en-US`, `en_US` or `EN`: the primary language subtag, lower-case as BCP 47 writes it.
-fn language_of(locale: &str) -> Option<String> {
-    let language = locale.split(['-', '_']).next()?.trim();
-    (!language.is_empty()).then(|| language.to_ascii_lowercase())
-}
-
 /// The order's currency, else that of the User's Locale; `null` when neither is known.
 fn currency(payload: &Value) -> Value {
     first_text([&payload["Order"]["Currency"], &payload["User"]["Locale"]["Currency"]])
@@ -221,14 +217,6 @@ fn first_text<const N: usize>(candidates: [&Value; N]) -> Value {
         .find(|c| c.is_string())
         .cloned()
         .unwrap_or(Value::Null)
-}
-
-fn catalog_product<'a>(payload: &'a Value, id: &str) -> Option<&'a Map<String, Value>> {
-    payload["Products"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_object)
-        .find(|p| p.get("ID").and_then(Value::as_str) == Some(id))
 }
 
 /// A field's value unless it is absent or `null`.

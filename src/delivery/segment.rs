@@ -100,9 +100,10 @@ fn track(event: &Event, event_type: &str) -> Result<(String, Value), String> {
             let promotion = event
                 .last_promotion()
                 .ok_or("the trigger carries no OrderPromotions: there is no coupon to report")?;
+            let order_id = event.order().and_then(|o| o.id);
             let properties = object([
-                ("order_id", some(event.order().and_then(|o| o.id))),
-                ("cart_id", some(event.order().and_then(|o| o.id))),
+                ("order_id", some(&order_id)),
+                ("cart_id", some(&order_id)),
                 ("coupon_id", some(&promotion.code)),
                 ("coupon_name", some(promotion.name.as_ref().or(promotion.code.as_ref()))),
                 ("discount", some(promotion.amount)),

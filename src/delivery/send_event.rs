@@ -32,7 +32,8 @@ pub fn render(event: &Event, target: &SendEventTarget) -> Rendered {
         );
     };
     let renamed = event.event_name_override(TargetKind::SendEvent);
-    let page_url = event.page_url();
+    let context = event.context();
+    let page_url = context.page.and_then(|p| p.url);
     let currency = event.order().and_then(|o| o.currency);
     let (path, action, properties, url) = match event.event_type() {
         "UserLoggedIn" => {
@@ -90,8 +91,7 @@ pub fn render(event: &Event, target: &SendEventTarget) -> Rendered {
         }
     };
     let action = renamed.filter(|_| action != "IDENTIFY").unwrap_or(action);
-    let session = event
-        .context()
+    let session = context
         .session_id
         .unwrap_or_else(|| daily_session(target, contact, event));
     let body = object([

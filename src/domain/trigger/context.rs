@@ -132,8 +132,7 @@ impl Context {
 
     /// The language of `Locale` (`en` of `en-US`), lowercase.
     pub fn language(&self) -> Option<String> {
-        let locale = self.locale.as_deref()?;
-        Some(locale.split(['-', '_']).next()?.to_ascii_lowercase())
+        language_of(self.locale.as_deref()?)
     }
 
     /// The region of `Locale` (`us` of `en-US`), lowercase, when it names one.
@@ -145,6 +144,12 @@ impl Context {
             .find(|part| part.len() == 2 && part.bytes().all(|b| b.is_ascii_alphabetic()))
             .map(str::to_ascii_lowercase)
     }
+}
+
+/// `en` of `en-US`, `en_US` or `EN`: the primary language subtag, lower-case as BCP 47 writes it.
+pub fn language_of(locale: &str) -> Option<String> {
+    let language = locale.split(['-', '_']).next()?.trim();
+    (!language.is_empty()).then(|| language.to_ascii_lowercase())
 }
 
 fn invalid(field: &str, what: &str) -> Invalid {

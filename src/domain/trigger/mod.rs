@@ -12,7 +12,7 @@ mod context;
 mod entity;
 mod promotion;
 
-pub use context::{Campaign, Context, Page};
+pub use context::{language_of, Campaign, Context, Page};
 pub use entity::Entity;
 pub use promotion::Promotion;
 
