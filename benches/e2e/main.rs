@@ -8,7 +8,9 @@
 //! ```
 //! Scenarios: `saturate` (20,000 triggers, closed loop at concurrency 16 and 64), `rate`
 //! (500, 1,000 and 2,000 triggers/s for 30 s, open loop), `fanout` (10 targets, 300 triggers/s
-//! for 30 s), `bad-neighbour` (a healthy target alone, then beside one that times out).
+//! for 30 s), `bad-neighbour` (a healthy target alone, then beside one that times out),
+//! `ordered` (as `saturate-c16`, to a target whose DeliveryPolicy is `Ordered`: each of the
+//! 1,000 shoppers' deliveries one at a time, claimed from the queue).
 //! `--scale` multiplies trigger counts and durations.
 //!
 //! Run by `cargo test` (without `--bench`), it is a smoke test instead: every scenario at scale
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use load::{Load, Run};
 use process::Gateway;
+use serde_json::{json, Value};
 use trackway::receiver::{Arrivals, Receiver, Reply};
 
 /// The benchmark's client and receiver share the two cores with the gateway and PostgreSQL;
@@ -78,7 +81,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     if wants("saturate") {
         for concurrency in [16, 64] {
-            let bench = Bench::start(1, None).await?;
+            let bench = Bench::start(1, None, None).await?;
             let load = Load::Closed {
                 triggers: scaled(20_000.0) as usize,
                 concurrency,
@@ -86,9 +89,17 @@ async fn run(options: Options) -> anyhow::Result<()> {
             reports.push(bench.measure(&format!("saturate-c{concurrency}"), load).await?);
         }
     }
+    if wants("ordered") {
+        let bench = Bench::start(1, None, Some(json!({"Ordered": true}))).await?;
+        let load = Load::Closed {
+            triggers: scaled(20_000.0) as usize,
+            concurrency: 16,
+        };
+        reports.push(bench.measure("ordered-c16", load).await?);
+    }
     if wants("rate") {
         for rate in [500.0, 1_000.0, 2_000.0] {
-            let bench = Bench::start(1, None).await?;
+            let bench = Bench::start(1, None, None).await?;
             let load = Load::Open {
                 rate,
                 duration: Duration::from_secs_f64(scaled(30.0)),
@@ -97,7 +108,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         }
     }
     if wants("fanout") {
-        let bench = Bench::start(10, None).await?;
+        let bench = Bench::start(10, None, None).await?;
         let load = Load::Open {
             rate: 300.0,
             duration: Duration::from_secs_f64(scaled(30.0)),
@@ -109,9 +120,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
             rate: 500.0,
             duration: Duration::from_secs_f64(scaled(30.0)),
         };
-        let alone = Bench::start(1, None).await?;
+        let alone = Bench::start(1, None, None).await?;
         reports.push(alone.measure("healthy-alone", load.clone()).await?);
-        let beside = Bench::start(1, Some(Duration::from_secs(60))).await?;
+        let beside = Bench::start(1, Some(Duration::from_secs(60)), None).await?;
         reports.push(beside.measure("healthy-beside-a-timeout", load).await?);
     }
     if options.smoke {
@@ -137,19 +148,28 @@ struct Bench {
 }
 
 impl Bench {
-    async fn start(targets: usize, bad_delay: Option<Duration>) -> anyhow::Result<Bench> {
+    /// A gateway routing LineItemAdded to `targets` healthy targets (with `policy`, when
+    /// given), and to one answering after `bad_delay` (timing out after 2 s), when given.
+    async fn start(targets: usize, bad_delay: Option<Duration>, policy: Option<Value>) -> anyhow::Result<Bench> {
         let gateway = Gateway::start().await?;
         let healthy = Receiver::counting_by("webhook-id").await?;
         for i in 0..targets {
             gateway
-                .route(&format!("healthy-{i}"), &format!("{}/t{i}", healthy.origin), None)
+                .route(
+                    &format!("healthy-{i}"),
+                    &format!("{}/t{i}", healthy.origin),
+                    policy.as_ref(),
+                )
                 .await?;
         }
         let bad = match bad_delay {
             Some(delay) => {
                 let bad = Receiver::counting_by("webhook-id").await?;
                 bad.always(Reply::status(200).after(delay));
-                gateway.route("bad", &format!("{}/bad", bad.origin), Some(2)).await?;
+                let policy = json!({"TimeoutSeconds": 2});
+                gateway
+                    .route("bad", &format!("{}/bad", bad.origin), Some(&policy))
+                    .await?;
                 Some(bad)
             }
             None => None,

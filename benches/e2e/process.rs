@@ -86,10 +86,10 @@ impl Gateway {
     }
 
     /// An Http DeliveryConfig `id` (signed) to `endpoint` and a LineItemAdded TrackingEvent to it.
-    pub async fn route(&self, id: &str, endpoint: &str, timeout_seconds: Option<u32>) -> anyhow::Result<()> {
+    pub async fn route(&self, id: &str, endpoint: &str, policy: Option<&serde_json::Value>) -> anyhow::Result<()> {
         let mut config = json!({"Name": id, "DeliveryTargets": {"Http": {"Endpoint": endpoint, "Secret": "whsec_YmVuY2htYXJrLXNlY3JldA=="}}});
-        if let Some(timeout) = timeout_seconds {
-            config["DeliveryPolicy"] = json!({"TimeoutSeconds": timeout});
+        if let Some(policy) = policy {
+            config["DeliveryPolicy"] = policy.clone();
         }
         self.put(&format!("/v1/integrations/deliveryconfig/{id}"), config)
             .await?;

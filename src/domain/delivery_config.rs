@@ -65,8 +65,11 @@ pub struct DeliveryPolicyDoc {
     /// unlimited when omitted. A bucket of half a second's worth (at least one): at most 1.5
     /// times the rate in any one second (2 at a rate of 1). Deliveries held back wait in the queue without spending attempts.
     pub rate_limit_per_second: Option<u32>,
-    /// Deliver one user's events in the order they were accepted (default false). Not yet
-    /// enforced.
+    /// Send each shopper's deliveries to each target one at a time, in the order their triggers
+    /// were accepted (default false). The shopper is the user a trigger names, else its
+    /// AnonymousID, else its order. A delivery waiting for its retry holds the shopper's later
+    /// ones until it succeeds, is skipped or ends as a dead letter; other shoppers go on. Holds
+    /// the deliveries queued while it is set; turning it off lets those waiting go.
     pub ordered: Option<bool>,
 }
 

@@ -217,6 +217,22 @@ pub(super) fn shoppers(trigger: &Trigger) -> Vec<String> {
         .collect()
 }
 
+/// The shopper whose deliveries to an `Ordered` target go one at a time, as a lock name: the
+/// user the trigger names (its `UserID`, `User` or order's `FromUserID`), else its anonymous ID,
+/// else its order. One of [`shoppers`]: the batch holds its lock while its deliveries take their
+/// places, so a later batch about the shopper places its own after them.
+fn ordered_by(trigger: &Trigger) -> Option<String> {
+    let user = trigger
+        .user_id
+        .clone()
+        .or_else(|| trigger.user.as_ref().map(|u| u.id.clone()))
+        .or_else(|| trigger.order.as_ref().and_then(|o| o.reference("FromUserID")));
+    let order = trigger.order_id.as_ref().or(trigger.order.as_ref().map(|o| &o.id));
+    user.map(|id| format!("user/{id}"))
+        .or_else(|| trigger.anonymous_id.as_ref().map(|id| format!("anonymous/{id}")))
+        .or_else(|| order.map(|id| format!("order/{id}")))
+}
+
 /// The entities the triggers carry, to be written together.
 fn carried_entities<'t>(triggers: &[&'t Trigger]) -> Writes<'t> {
     let mut writes = Writes::default();
@@ -259,7 +275,8 @@ fn prepare(
 ) -> Prepared {
     let event_id = new_event_id();
     let (payload, missing) = hydration::hydrate(&event_id, trigger, now, &read.snapshot, &read.user);
-    let (deliveries, taken) = new_deliveries(read.matches, lease);
+    let shopper = ordered_by(trigger).map(|name| statements::lock_key(&name));
+    let (deliveries, taken) = new_deliveries(read.matches, shopper, lease);
     let out = TriggerOut {
         id: event_id.clone(),
         deliveries: deliveries
@@ -299,10 +316,11 @@ fn new_event<'a>(trigger: &'a Trigger, prepared: &'a Prepared, now: DateTime<Utc
     }
 }
 
-/// One delivery per matching TrackingEvent and target of its DeliveryConfig, and what the
-/// running workers (if any) made of each.
+/// One delivery per matching TrackingEvent and target of its DeliveryConfig, about `shopper`
+/// where the config is `Ordered`, and what the running workers (if any) made of each.
 fn new_deliveries(
     matches: Vec<Match>,
+    shopper: Option<i64>,
     lease: Option<(&dyn Handoff, DateTime<Utc>)>,
 ) -> (Vec<NewDelivery>, Vec<Option<Taken>>) {
     let (mut all, mut taken) = (Vec::new(), Vec::new());
@@ -315,6 +333,11 @@ fn new_deliveries(
             &m.targets,
             &m.disabled_targets,
         );
+        if m.policy.ordered == Some(true) {
+            for delivery in &mut deliveries {
+                delivery.shopper = shopper;
+            }
+        }
         match lease {
             Some((handoff, until)) => {
                 taken.extend(handoff::reserve(

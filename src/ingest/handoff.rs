@@ -10,6 +10,8 @@
 //! have claimed its queue. It is queued without a notification: those of other
 //! instances find it when they next poll (`delivery.poll_interval_ms`). Waking them all for a
 //! target that is already as busy as its cap allows made every batch cost a claim in vain.
+//! Deliveries to an `Ordered` target are never handed over (only a claim knows whether the
+//! shopper's earlier ones are done): they are queued with a notification.
 
 use std::sync::Arc;
 
@@ -79,10 +81,13 @@ pub(super) fn reserve(
             continue;
         }
         // A rate-limited target's deliveries are taken from the queue only, where its tokens
-        // are counted across instances.
-        let place = match config.policy.rate_limit_per_second {
-            Some(_) => None,
-            None => handoff.reserve(config, delivery.target),
+        // are counted across instances; an ordered one's too, where a claim sees whether the
+        // shopper's earlier deliveries are done.
+        let queue_only = config.policy.rate_limit_per_second.is_some() || delivery.shopper.is_some();
+        let place = if queue_only {
+            None
+        } else {
+            handoff.reserve(config, delivery.target)
         };
         taken.push(Some(match place {
             Some(place) => {
@@ -121,6 +126,7 @@ pub(super) fn taken(
                     tracking_event: Json(delivery.tracking_event),
                     attempts: 1,
                     payload: Json(Value::Null),
+                    holds_shopper: false,
                 },
                 config,
                 place,

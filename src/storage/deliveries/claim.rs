@@ -29,6 +29,9 @@ pub struct Claimed {
     /// This attempt's number, and the fencing token for recording its outcome.
     pub attempts: i32,
     pub payload: Json<Value>,
+    /// About a shopper of an `Ordered` target: the shopper's later deliveries wait until this
+    /// one is done, and recording it done wakes the workers to claim the next.
+    pub holds_shopper: bool,
 }
 
 impl Claimed {
@@ -60,6 +63,7 @@ struct ClaimedRow {
     tracking_event: Readable,
     attempts: i32,
     payload: Readable,
+    holds_shopper: bool,
 }
 
 impl ClaimedRow {
@@ -90,6 +94,7 @@ impl ClaimedRow {
             tracking_event: Json(tracking_event),
             attempts: self.attempts,
             payload: Json(payload),
+            holds_shopper: self.holds_shopper,
         };
         (claimed, unreadable)
     }
@@ -102,7 +107,9 @@ impl ClaimedRow {
 /// one (`SKIP LOCKED`): claims never wait on each other for a bucket, and the next takes what
 /// is left. Limited targets are served first, since tokens past a full bucket are lost. A
 /// limited target without a bucket gets a full one (`fresh`), used from the next claim on:
-/// inserted once, whichever instance gets there first.
+/// inserted once, whichever instance gets there first. Of an `Ordered` target, a delivery
+/// about a shopper is taken only when no pending delivery of that shopper to the target comes
+/// before it (`deliveries_shopper_idx`, one probe).
 const CLAIM_SQL: &str = "
 WITH RECURSIVE
 queues (delivery_config_id, target) AS (
@@ -143,7 +150,8 @@ room AS (
            LEAST(COALESCE(f.cap, (c.policy ->> 'MaxInFlight')::bigint, $7) - COALESCE(f.requests, 0),
                  CASE WHEN c.policy ->> 'RateLimitPerSecond' IS NOT NULL
                       THEN floor(COALESCE(k.tokens, 0))::bigint END) AS free,
-           COALESCE(c.policy ->> 'RateLimitPerSecond' IS NOT NULL, false) AS limited
+           COALESCE(c.policy ->> 'RateLimitPerSecond' IS NOT NULL, false) AS limited,
+           COALESCE((c.policy ->> 'Ordered')::boolean, false) AS ordered
     FROM queues q
     LEFT JOIN delivery_configs c ON c.id = q.delivery_config_id
     LEFT JOIN buckets k ON k.delivery_config_id = q.delivery_config_id AND k.target = q.target
@@ -153,9 +161,14 @@ due AS (
     SELECT d.id, r.delivery_config_id, r.target
     FROM (SELECT * FROM room WHERE free > 0 ORDER BY limited DESC, free DESC, delivery_config_id, target) r,
     LATERAL (
-        SELECT id FROM deliveries
+        SELECT id FROM deliveries n
         WHERE status = 'Pending' AND delivery_config_id = r.delivery_config_id AND target = r.target
           AND next_attempt_at <= $1
+          AND (NOT r.ordered OR n.shopper IS NULL OR NOT EXISTS (
+                SELECT 1 FROM deliveries e
+                WHERE e.status = 'Pending' AND e.shopper IS NOT NULL
+                  AND e.delivery_config_id = n.delivery_config_id AND e.target = n.target
+                  AND e.shopper = n.shopper AND (e.seq, e.id) < (n.seq, n.id)))
         ORDER BY next_attempt_at
         LIMIT r.free
         FOR UPDATE SKIP LOCKED) d
@@ -170,7 +183,7 @@ SET attempts = d.attempts + 1, lease_until = $3, next_attempt_at = $3, updated_a
 FROM events e
 WHERE d.id = ANY (ARRAY(SELECT id FROM due)) AND e.id = d.event_id
 RETURNING d.id, d.event_id, e.event_type, d.tracking_event_id, d.delivery_config_id, d.target, d.tracking_event,
-          d.attempts, e.payload";
+          d.attempts, e.payload, d.shopper IS NOT NULL AS holds_shopper";
 
 /// This worker's load on one target of one DeliveryConfig: `requests` in flight take that
 /// many of its `MaxInFlight` slots, and `cap`, when set, stands in for `MaxInFlight` (a target
@@ -201,6 +214,12 @@ pub struct InFlight {
 /// would need more frequent claims to keep up the rate. Tokens charged for deliveries a worker
 /// gives back unattempted are not refunded: the target then sends less than its limit, never
 /// more.
+///
+/// Order holds across instances: the first pending delivery of a shopper to an `Ordered`
+/// target is the only one of the shopper's that any claim takes, and it stays pending (leased,
+/// or due for a retry) until its attempt is recorded as a success, a skip or a dead letter; a
+/// claim running beside another sees it pending, or finds it locked and skips it. A shopper so
+/// held costs a claim one probe for each of its deliveries waiting behind it.
 pub async fn claim(
     pool: &PgPool,
     now: DateTime<Utc>,

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 pub use claim::{claim, Batch, Claimed, InFlight};
 
 use super::dead_letters;
+use super::ingest::CHANNEL;
 use super::StorageError;
 use crate::domain::attempt::FailureKind;
 use crate::domain::delivery::{DeliveryId, DeliveryStatus};
@@ -87,6 +88,14 @@ pub struct Outcome {
     pub next: Next,
 }
 
+impl Outcome {
+    /// Whether it ends a delivery that held back its shopper's later ones (`Ordered`): the
+    /// next may go.
+    fn releases_shopper(&self) -> bool {
+        self.delivery.holds_shopper && !matches!(self.next, Next::RetryAt(_))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
     Succeeded,
@@ -107,6 +116,9 @@ pub enum Next {
 /// rows' index instead (5 ms and 1,800 buffers a call behind a timing-out target's backlog).
 /// A set lease says the same as `status = 'Pending'` here and more: only claims and handovers
 /// set one, and recording, retry and recovery clear it.
+///
+/// When `$14` says a delivery holding back its shopper's later ones is done, every instance's
+/// workers are notified on commit (`$13`), to claim the next.
 const RECORD_SQL: &str = "
 WITH
 applied AS (
@@ -123,7 +135,7 @@ attempt AS (
     SELECT * FROM unnest($2::text[], $3::int[], $8::timestamptz[], $9::float8[], $6::int[], $10::text[], $11::text[],
                          $12::text[])
     ON CONFLICT ON CONSTRAINT delivery_attempts_pkey DO NOTHING)
-SELECT id FROM applied";
+SELECT a.id FROM applied a LEFT JOIN LATERAL (SELECT pg_notify($13, '') WHERE $14) woken ON true";
 
 /// Records a batch of outcomes in one statement, or one transaction when a dead letter also
 /// disables its target or queues a failure notice. An outcome whose delivery was claimed again
@@ -175,7 +187,9 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], now: DateTime<Utc>) -> 
         .bind(&durations)
         .bind(&kinds)
         .bind(&messages)
-        .bind(&bodies);
+        .bind(&bodies)
+        .bind(CHANNEL)
+        .bind(outcomes.iter().any(Outcome::releases_shopper));
     if !outcomes.iter().any(|o| matches!(o.next, Next::Failed { .. })) {
         // Nothing more to write: one statement, committed on its own.
         let _: Vec<DeliveryId> = query.fetch_all(pool).await?;

@@ -40,8 +40,9 @@ pub(crate) fn begin_locking(shoppers: &[String]) -> String {
 
 /// A shopper's lock key: the first eight bytes of the SHA-256 of its name, the same in every
 /// instance and every build (std's hashers promise neither). Two names sharing a key only make
-/// their batches wait for each other.
-fn lock_key(shopper: &str) -> i64 {
+/// their batches wait for each other (and, as the key of an `Ordered` delivery's shopper, their
+/// deliveries).
+pub(crate) fn lock_key(shopper: &str) -> i64 {
     let digest = Sha256::digest(shopper.as_bytes());
     let mut first = [0; 8];
     first.copy_from_slice(&digest[..8]);

@@ -8,7 +8,7 @@ mod locks;
 mod read;
 mod store;
 
-pub(crate) use locks::begin_locking;
+pub(crate) use locks::{begin_locking, lock_key};
 pub(crate) use read::{read, view, Match, Read};
 pub(crate) use store::{store, NewDelivery, NewEvent};
 

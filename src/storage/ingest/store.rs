@@ -24,6 +24,9 @@ pub(crate) struct NewDelivery {
     /// Until when this process's running workers hold it, when they took it at once: it is
     /// then stored leased to them, its first attempt begun.
     pub leased_until: Option<DateTime<Utc>>,
+    /// The key of the shopper it is about, when its target is `Ordered`: it then waits for
+    /// the shopper's earlier deliveries to that target ([`crate::storage::deliveries::claim`]).
+    pub shopper: Option<i64>,
 }
 
 impl NewDelivery {
@@ -47,6 +50,7 @@ impl NewDelivery {
                 tracking_event: tracking_event.clone(),
                 disabled: disabled_reason(disabled, target),
                 leased_until: None,
+                shopper: None,
             })
             .collect()
     }
@@ -67,10 +71,11 @@ pub(crate) struct NewEvent<'a> {
 }
 
 /// Makes a batch's entity writes ([`Writes::ctes`]) and stores its events and their deliveries,
-/// in one statement, and, when any delivery is due and `wake` says so, notifies the workers
-/// (on commit). A delivery the workers took at once is stored leased to them, its first
-/// attempt begun (attempt 1, due again when the lease runs out). An idempotency key already
-/// taken fails the whole statement: nothing of the batch is kept.
+/// in one statement, and, when any delivery is due and `wake` says so, or any is to an
+/// `Ordered` target (claimed from the queue only), notifies the workers (on commit). A delivery
+/// the workers took at once is stored leased to them, its first attempt begun (attempt 1, due
+/// again when the lease runs out). An idempotency key already taken fails the whole statement:
+/// nothing of the batch is kept.
 pub(crate) async fn store<'a>(
     conn: &mut PgConnection,
     writes: &Writes<'_>,
@@ -91,21 +96,29 @@ fn statement(
     now: DateTime<Utc>,
     wake: bool,
 ) -> Result<(String, Params), sqlx::Error> {
-    let deliveries: Vec<(&str, &NewDelivery)> = events
+    let deliveries: Vec<DeliveryRow> = events
         .iter()
-        .flat_map(|(e, ds)| ds.iter().map(move |d| (e.id, d)))
+        .enumerate()
+        .flat_map(|(position, (e, ds))| {
+            ds.iter().map(move |delivery| DeliveryRow {
+                event_id: e.id,
+                position: position as i64,
+                delivery,
+            })
+        })
         .collect();
-    let due = deliveries
-        .iter()
-        .any(|(_, d)| d.disabled.is_none() && d.leased_until.is_none());
+    let notify = deliveries.iter().any(|q| {
+        let d = q.delivery;
+        d.disabled.is_none() && d.leased_until.is_none() && (wake || d.shopper.is_some())
+    });
     let mut params = Params::default();
     let writes = writes.ctes(&mut params)?;
     let now = params.bind(now)?;
     let events = insert_events(&mut params, events, now)?;
     let deliveries = insert_deliveries(&mut params, &deliveries, now)?;
     let channel = params.bind(CHANNEL)?;
-    let wake = params.bind(wake && due)?;
-    let sql = format!("WITH\n{writes},\n{events},\n{deliveries}\nSELECT pg_notify({channel}, '') WHERE {wake}");
+    let notify = params.bind(notify)?;
+    let sql = format!("WITH\n{writes},\n{events},\n{deliveries}\nSELECT pg_notify({channel}, '') WHERE {notify}");
     Ok((sql, params))
 }
 
@@ -136,36 +149,48 @@ event AS (
     ))
 }
 
+/// A delivery to store, with its event's ID and the event's place in the batch.
+struct DeliveryRow<'a> {
+    event_id: &'a str,
+    position: i64,
+    delivery: &'a NewDelivery,
+}
+
 /// Each delivery with its event's ID, created at `now`: failed at once when its target is
 /// disabled, else pending, and leased with its first attempt begun when the workers took it.
-fn insert_deliveries(
-    params: &mut Params,
-    deliveries: &[(&str, &NewDelivery)],
-    now: Placeholder,
-) -> Result<String, sqlx::Error> {
+/// One about a shopper (to an `Ordered` target) takes its place after the shopper's earlier
+/// ones: the batch's number, drawn once while the batch holds the shopper's lock, then its
+/// event's place in the batch (up to `ingest.max_batch`, 1,000, well within 2^20).
+fn insert_deliveries(params: &mut Params, deliveries: &[DeliveryRow<'_>], now: Placeholder) -> Result<String, sqlx::Error> {
     let status = |d: &NewDelivery| match d.disabled {
         Some(_) => DeliveryStatus::Failed.as_str(),
         None => DeliveryStatus::Pending.as_str(),
     };
-    let ids = params.bind(column(deliveries, |(_, d)| d.id.as_str()))?;
-    let event_ids = params.bind(column(deliveries, |(event, _)| *event))?;
-    let tracking_event_ids = params.bind(column(deliveries, |(_, d)| d.tracking_event_id.as_str()))?;
-    let config_ids = params.bind(column(deliveries, |(_, d)| d.delivery_config_id.as_str()))?;
-    let targets = params.bind(column(deliveries, |(_, d)| d.target.as_str()))?;
-    let snapshots = params.bind(column(deliveries, |(_, d)| d.tracking_event.to_string()))?;
-    let statuses = params.bind(column(deliveries, |(_, d)| status(d)))?;
-    let errors = params.bind(column(deliveries, |(_, d)| d.disabled.as_deref()))?;
-    let leased = params.bind(column(deliveries, |(_, d)| d.leased_until))?;
+    let ids = params.bind(column(deliveries, |q| q.delivery.id.as_str()))?;
+    let event_ids = params.bind(column(deliveries, |q| q.event_id))?;
+    let tracking_event_ids = params.bind(column(deliveries, |q| q.delivery.tracking_event_id.as_str()))?;
+    let config_ids = params.bind(column(deliveries, |q| q.delivery.delivery_config_id.as_str()))?;
+    let targets = params.bind(column(deliveries, |q| q.delivery.target.as_str()))?;
+    let snapshots = params.bind(column(deliveries, |q| q.delivery.tracking_event.to_string()))?;
+    let statuses = params.bind(column(deliveries, |q| status(q.delivery)))?;
+    let errors = params.bind(column(deliveries, |q| q.delivery.disabled.as_deref()))?;
+    let leased = params.bind(column(deliveries, |q| q.delivery.leased_until))?;
+    let shoppers = params.bind(column(deliveries, |q| q.delivery.shopper))?;
+    let positions = params.bind(column(deliveries, |q| q.position))?;
     Ok(format!(
         "\
+batch AS (
+    SELECT nextval('delivery_batches') AS n),
 delivery AS (
     INSERT INTO deliveries (id, event_id, tracking_event_id, delivery_config_id, target, tracking_event, status,
-                            last_error, attempts, lease_until, next_attempt_at, created_at, updated_at)
+                            last_error, attempts, lease_until, next_attempt_at, created_at, updated_at, shopper, seq)
     SELECT t.id, t.event_id, te, dc, target, snapshot, status, error, CASE WHEN leased IS NULL THEN 0 ELSE 1 END,
-           leased, coalesce(leased, {now}), {now}, {now}
+           leased, coalesce(leased, {now}), {now}, {now}, shopper,
+           CASE WHEN shopper IS NOT NULL THEN (SELECT n FROM batch) * 1048576 + position END
     FROM unnest({ids}::text[], {event_ids}::text[], {tracking_event_ids}::text[], {config_ids}::text[],
                 {targets}::text[], {snapshots}::json[], {statuses}::text[], {errors}::text[],
-                {leased}::timestamptz[]) AS t(id, event_id, te, dc, target, snapshot, status, error, leased))"
+                {leased}::timestamptz[], {shoppers}::bigint[], {positions}::bigint[])
+         AS t(id, event_id, te, dc, target, snapshot, status, error, leased, shopper, position))"
     ))
 }
 
@@ -208,6 +233,7 @@ mod tests {
             tracking_event: json!({"ID": "te1"}),
             disabled: None,
             leased_until: Some(now),
+            shopper: Some(7),
         };
         let deliveries = [delivery];
         let (full, _) = statement(&writes, &[(event, &deliveries)], now, true)?;
