@@ -159,10 +159,27 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, crate::config::Config
     ))
 }
 
+/// How long a pooled connection may sit idle before it is checked (a round trip) on its way
+/// out of the pool. sqlx checks every connection on every acquire by default: on the ingest
+/// path, one round trip in five per batch, and the wait a trigger's 202 spent most in after
+/// the writers' own statements. A connection in steady use is proven by its last statement; one
+/// that failed since (the database restarted under load) fails its next statement, which is
+/// answered like any lost connection (a trigger gets 503, nothing stored) and closed.
+const CHECK_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn lazy_pool(settings: &DatabaseSettings, size: u32, options: PgConnectOptions) -> PgPool {
     PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(settings.acquire_timeout())
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options)
 }
 
