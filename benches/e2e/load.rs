@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::process::Gateway;
+use super::process::{machine_cpu_ticks, Gateway};
 
 #[derive(Debug, Clone)]
 pub enum Load {
@@ -29,6 +29,8 @@ pub struct Run {
     pub sent: Vec<Sent>,
     pub began: Instant,
     pub sending_took: Duration,
+    /// The machine's (busy, all) CPU ticks spent while sending.
+    pub machine_ticks: (u64, u64),
 }
 
 /// A LineItemAdded on order `n`: the order, the changed line item, all 3 line items and their
@@ -106,6 +108,7 @@ pub async fn drive(gateway: &Gateway, load: &Load) -> anyhow::Result<Run> {
         token: gateway.token.clone(),
     };
     let (results, mut collected) = mpsc::unbounded_channel::<Sent>();
+    let ticks_before = machine_cpu_ticks();
     let began = Instant::now();
     match load {
         Load::Closed { triggers, concurrency } => {
@@ -147,6 +150,7 @@ pub async fn drive(gateway: &Gateway, load: &Load) -> anyhow::Result<Run> {
         }
     }
     let sending_took = began.elapsed();
+    let ticks_after = machine_cpu_ticks();
     drop(results);
     let mut sent = Vec::new();
     while let Some(s) = collected.recv().await {
@@ -156,5 +160,6 @@ pub async fn drive(gateway: &Gateway, load: &Load) -> anyhow::Result<Run> {
         sent,
         began,
         sending_took,
+        machine_ticks: (ticks_after.0 - ticks_before.0, ticks_after.1 - ticks_before.1),
     })
 }

@@ -142,6 +142,20 @@ async fn checkpoint(server: &str) {
 /// Clock ticks per second for /proc CPU times (USER_HZ; 100 on Linux).
 const TICKS: f64 = 100.0;
 
+/// The machine's CPU time so far, in ticks: (busy, all). Busy is all but idle and I/O wait.
+pub fn machine_cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .filter(|line| line.starts_with("cpu "))
+        .map(|line| line.split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect())
+        .unwrap_or_default();
+    let all: u64 = ticks.iter().sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (all - idle, all)
+}
+
 /// User + system CPU seconds of one process.
 pub fn cpu_seconds(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

@@ -28,6 +28,9 @@ pub struct Report {
     pub trackway_peak_rss_mib: f64,
     pub postgres_cpu_s: f64,
     pub postgres_peak_rss_mib: f64,
+    /// The machine's CPUs busy while triggers were being sent (everything running on it: the
+    /// gateway, PostgreSQL, this driver and its receiver, and anything else), in percent.
+    pub machine_busy_pct: f64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -60,6 +63,7 @@ pub async fn report(
     gateway: &Gateway,
     pg_cpu_before: f64,
 ) -> Report {
+    let (busy, all) = run.machine_ticks;
     let pid = gateway.pid().unwrap_or(0);
     let expected: Vec<(String, Instant)> = run
         .sent
@@ -113,6 +117,7 @@ pub async fn report(
         trackway_peak_rss_mib: peak_rss_mib(pid),
         postgres_cpu_s: postgres_cpu_seconds() - pg_cpu_before,
         postgres_peak_rss_mib: pg_peak,
+        machine_busy_pct: 100.0 * busy as f64 / all.max(1) as f64,
     }
 }
 
@@ -134,7 +139,7 @@ pub fn print_summary(r: &Report) {
         r.send_to_receipt_ms.max
     );
     println!(
-        "  {:<26} trackway {:.1} CPU s, peak RSS {:.0} MiB; PostgreSQL {:.1} CPU s (all backends), RSS ≤ {:.0} MiB",
-        "", r.trackway_cpu_s, r.trackway_peak_rss_mib, r.postgres_cpu_s, r.postgres_peak_rss_mib
+        "  {:<26} trackway {:.1} CPU s, peak RSS {:.0} MiB; PostgreSQL {:.1} CPU s (all backends), RSS ≤ {:.0} MiB; CPUs {:.0} % busy while sending",
+        "", r.trackway_cpu_s, r.trackway_peak_rss_mib, r.postgres_cpu_s, r.postgres_peak_rss_mib, r.machine_busy_pct
     );
 }

@@ -161,7 +161,11 @@ struct DeliveryRow<'a> {
 /// One about a shopper (to an `Ordered` target) takes its place after the shopper's earlier
 /// ones: the batch's number, drawn once while the batch holds the shopper's lock, then its
 /// event's place in the batch (up to `ingest.max_batch`, 1,000, well within 2^20).
-fn insert_deliveries(params: &mut Params, deliveries: &[DeliveryRow<'_>], now: Placeholder) -> Result<String, sqlx::Error> {
+fn insert_deliveries(
+    params: &mut Params,
+    deliveries: &[DeliveryRow<'_>],
+    now: Placeholder,
+) -> Result<String, sqlx::Error> {
     let status = |d: &NewDelivery| match d.disabled {
         Some(_) => DeliveryStatus::Failed.as_str(),
         None => DeliveryStatus::Pending.as_str(),
