@@ -10,8 +10,8 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use super::super::accept::shoppers;
 use crate::domain::trigger::Trigger;
+use crate::ingest::accept::shoppers;
 
 /// What a trigger touches that orders it after other triggers.
 #[derive(Debug, Default, PartialEq)]

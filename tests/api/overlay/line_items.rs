@@ -19,14 +19,12 @@ enum Line {
 
 use Line::{Put, Remove};
 
-/// A case: its name, its order, the quantities of the line items stored before, and each
-/// trigger's changes, in order.
-type Case = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, u32)],
-    &'static [&'static [Line]],
-);
+/// An order's line items by ID, each with its quantity.
+type Quantities = &'static [(&'static str, u32)];
+
+/// A case: its name, its order, the line items stored before, and each trigger's changes, in
+/// order.
+type Case = (&'static str, &'static str, Quantities, &'static [&'static [Line]]);
 
 const CASES: [Case; 11] = [
     ("replaced", "PO-replace", &[("L1", 1), ("L2", 1)], &[&[Put("L1", 5)]]),
@@ -135,39 +133,17 @@ async fn line_items_a_batch_finds_are_those_its_write_and_one_by_one_writes_leav
             "{case}: the overlay and the statements disagree"
         );
     }
-    // The rules all three follow, spelled out.
-    for (order, expected, rule) in [
-        (
-            "PO-twice",
-            json!([{"ID": "L1", "Quantity": 2}]),
-            "one trigger's first write",
-        ),
-        (
-            "PO-both",
-            json!([{"ID": "L2", "Quantity": 1}]),
-            "written and removed by one trigger: removed",
-        ),
-        (
-            "PO-later",
-            json!([{"ID": "L1", "Quantity": 3}]),
-            "the later trigger's write",
-        ),
-        (
-            "PO-abc",
-            json!([{"ID": "B", "Quantity": 1}, {"ID": "C", "Quantity": 1}]),
-            "in arrival order",
-        ),
-        (
-            "PO-again",
-            json!([{"ID": "L1", "Quantity": 3}]),
-            "written again after its removal",
-        ),
-        (
-            "PO-back",
-            json!([{"ID": "L1", "Quantity": 1}]),
-            "the later trigger's, though stored already",
-        ),
-    ] {
-        assert_eq!(json!(stored(&twins, order).await), expected, "{order}: {rule}");
+    // The rules all three follow, spelled out: (order, its lines' quantities, the rule).
+    let rules: [(&str, Quantities, &str); 6] = [
+        ("PO-twice", &[("L1", 2)], "one trigger's first write"),
+        ("PO-both", &[("L2", 1)], "written and removed by one trigger: removed"),
+        ("PO-later", &[("L1", 3)], "the later trigger's write"),
+        ("PO-abc", &[("B", 1), ("C", 1)], "in arrival order"),
+        ("PO-again", &[("L1", 3)], "written again after its removal"),
+        ("PO-back", &[("L1", 1)], "the later trigger's, though stored already"),
+    ];
+    for (order, lines, rule) in rules {
+        let expected: Vec<_> = lines.iter().map(|(l, n)| json!({"ID": l, "Quantity": n})).collect();
+        assert_eq!(json!(stored(&twins, order).await), json!(expected), "{order}: {rule}");
     }
 }
