@@ -10,8 +10,10 @@
 //! (500, 1,000 and 2,000 triggers/s for 30 s, open loop), `fanout` (10 targets, 300 triggers/s
 //! for 30 s), `bad-neighbour` (a healthy target alone, then beside one that times out),
 //! `ordered` (as `saturate-c16`, to a target whose DeliveryPolicy is `Ordered`: each of the
-//! 1,000 shoppers' deliveries one at a time, claimed from the queue).
-//! `--scale` multiplies trigger counts and durations.
+//! 1,000 shoppers' deliveries one at a time, claimed from the queue), `hot-shopper` (20,000
+//! triggers at concurrency 16, all about one shopper and one order) and `flash-sale` (20,000
+//! triggers at concurrency 16 from 1,000 shoppers, each carrying the one product whose inventory
+//! changes with every trigger). `--scale` multiplies trigger counts and durations.
 //!
 //! Run by `cargo test` (without `--bench`), it is a smoke test instead: every scenario at scale
 //! 0.01, failing on any missing or duplicate delivery, so the benchmark cannot rot unnoticed.
@@ -22,7 +24,7 @@ mod stats;
 
 use std::time::Duration;
 
-use load::{Load, Run};
+use load::{Load, Run, Shape};
 use process::Gateway;
 use serde_json::{json, Value};
 use trackway::receiver::{Arrivals, Receiver, Reply};
@@ -86,7 +88,11 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 triggers: scaled(20_000.0) as usize,
                 concurrency,
             };
-            reports.push(bench.measure(&format!("saturate-c{concurrency}"), load).await?);
+            reports.push(
+                bench
+                    .measure(&format!("saturate-c{concurrency}"), load, Shape::Spread)
+                    .await?,
+            );
         }
     }
     if wants("ordered") {
@@ -95,7 +101,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             triggers: scaled(20_000.0) as usize,
             concurrency: 16,
         };
-        reports.push(bench.measure("ordered-c16", load).await?);
+        reports.push(bench.measure("ordered-c16", load, Shape::Spread).await?);
     }
     if wants("rate") {
         for rate in [500.0, 1_000.0, 2_000.0] {
@@ -104,7 +110,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 rate,
                 duration: Duration::from_secs_f64(scaled(30.0)),
             };
-            reports.push(bench.measure(&format!("rate-{rate}"), load).await?);
+            reports.push(bench.measure(&format!("rate-{rate}"), load, Shape::Spread).await?);
         }
     }
     if wants("fanout") {
@@ -113,7 +119,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             rate: 300.0,
             duration: Duration::from_secs_f64(scaled(30.0)),
         };
-        reports.push(bench.measure("fanout-10", load).await?);
+        reports.push(bench.measure("fanout-10", load, Shape::Spread).await?);
     }
     if wants("bad-neighbour") {
         let load = Load::Open {
@@ -121,9 +127,21 @@ async fn run(options: Options) -> anyhow::Result<()> {
             duration: Duration::from_secs_f64(scaled(30.0)),
         };
         let alone = Bench::start(1, None, None).await?;
-        reports.push(alone.measure("healthy-alone", load.clone()).await?);
+        reports.push(alone.measure("healthy-alone", load.clone(), Shape::Spread).await?);
         let beside = Bench::start(1, Some(Duration::from_secs(60)), None).await?;
-        reports.push(beside.measure("healthy-beside-a-timeout", load).await?);
+        reports.push(beside.measure("healthy-beside-a-timeout", load, Shape::Spread).await?);
+    }
+    // The same closed loop as saturate-c16, its triggers about one shopper, or each changing
+    // one product: batches must hold many of them, or these fall far behind it.
+    for (name, shape) in [("hot-shopper", Shape::HotShopper), ("flash-sale", Shape::FlashSale)] {
+        if wants(name) {
+            let bench = Bench::start(1, None, None).await?;
+            let load = Load::Closed {
+                triggers: scaled(20_000.0) as usize,
+                concurrency: 16,
+            };
+            reports.push(bench.measure(name, load, shape).await?);
+        }
     }
     if options.smoke {
         for r in &reports {
@@ -177,9 +195,9 @@ impl Bench {
         Ok(Bench { gateway, healthy, bad })
     }
 
-    async fn measure(self, name: &str, load: Load) -> anyhow::Result<stats::Report> {
+    async fn measure(self, name: &str, load: Load, shape: Shape) -> anyhow::Result<stats::Report> {
         let pg_cpu_before = process::postgres_cpu_seconds();
-        let run: Run = load::drive(&self.gateway, &load).await?;
+        let run: Run = load::drive(&self.gateway, &load, shape).await?;
         let report = stats::report(name, &run, &self.healthy, &self.gateway, pg_cpu_before).await;
         println!("{}", serde_json::to_string(&report)?);
         stats::print_summary(&report);

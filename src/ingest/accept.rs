@@ -19,7 +19,7 @@ use crate::domain::hydration::{self, MissingEntity, UserContext};
 use crate::domain::targets::TargetKind;
 use crate::domain::trigger::Trigger;
 use crate::domain::EventType;
-use crate::storage::entities::Writes;
+use crate::storage::entities::{Overlay, Writes};
 use crate::storage::idempotency_key_taken;
 use crate::storage::ingest::{self as statements, new_event_id, Match, NewDelivery, NewEvent, Read};
 
@@ -72,8 +72,14 @@ struct Prepared {
 /// number of triggers: every trigger's view of the store, matching TrackingEvents and earlier
 /// acceptance read, then the entities they carry written and the events and their deliveries
 /// stored. Returns one acceptance per trigger, in order; the workers are handed their
-/// deliveries once committed. Each trigger's view includes the others' writes, so they must not
-/// touch the same order, user, visitor or product version ([`super::batcher`] sees to it).
+/// deliveries once committed.
+///
+/// The triggers are applied in the order given, as if accepted one by one: each one's view
+/// holds its own writes and those of the triggers before it, never a later one's, and the
+/// store is left as the last write of each row leaves it ([`statements::view`]). So triggers
+/// about the same order, user or visitor, or carrying different documents of one product, may
+/// share a batch; two with the same idempotency key may not ([`super::batcher`] sees to it),
+/// since the second must find the first's acceptance.
 ///
 /// A trigger whose idempotency key is taken is answered with the first acceptance's response
 /// and nothing of it is kept, not even its entities; the others are read again without it. A
@@ -166,7 +172,7 @@ async fn store_pending(
             return Ok(Some(Vec::new()));
         }
         let batch: Vec<&Trigger> = pending.iter().map(|&i| triggers[i]).collect();
-        let writes = carried_entities(&batch);
+        let writes: Vec<Writes> = batch.iter().map(|t| carried_entities(t)).collect();
         let mut stored = statements::read(conn, &batch, &writes).await?;
         let mut replayed = false;
         for (&i, stored) in pending.iter().zip(&mut stored) {
@@ -179,10 +185,16 @@ async fn store_pending(
             // The rest were read with the repeats' writes, which are not made.
             continue;
         }
+        // Each trigger's view, in arrival order, adds its writes to the batch's.
+        let mut applied = Overlay::default();
         let prepared = batch
             .iter()
             .zip(stored)
-            .map(|(trigger, stored)| prepare(trigger, statements::view(trigger, stored, &writes), now, lease))
+            .zip(&writes)
+            .map(|((trigger, stored), own)| {
+                let read = statements::view(trigger, stored, own, &mut applied);
+                prepare(trigger, read, now, lease)
+            })
             .collect::<Vec<_>>();
         let events: Vec<_> = batch
             .iter()
@@ -191,7 +203,7 @@ async fn store_pending(
             .collect();
         // Running workers had no room for the deliveries they did not take; a place coming
         // free wakes them, so a notification would only make them look in vain.
-        return match statements::store(conn, &writes, &events, now, lease.is_none()).await {
+        return match statements::store(conn, &applied.writes(), &events, now, lease.is_none()).await {
             Ok(()) => Ok(Some(pending.into_iter().zip(prepared).collect())),
             Err(err) if idempotency_key_taken(&err) => Ok(None),
             Err(err) => Err(err),
@@ -200,8 +212,9 @@ async fn store_pending(
 }
 
 /// The shoppers a trigger is about, as lock names: its order, the users it names (the order's
-/// among them) and its anonymous ID. Their triggers apply one after another: never two in one
-/// batch ([`super::batcher`]), and each batch's transaction holds their locks.
+/// among them) and its anonymous ID. Their triggers apply one after another, in arrival order:
+/// within a batch through its overlay, across batches because a batch in flight holds them
+/// ([`super::batcher`]) and each batch's transaction holds their locks.
 pub(super) fn shoppers(trigger: &Trigger) -> Vec<String> {
     let orders = trigger.order_id.iter().chain(trigger.order.iter().map(|o| &o.id));
     let users = trigger
@@ -233,34 +246,32 @@ fn ordered_by(trigger: &Trigger) -> Option<String> {
         .or_else(|| order.map(|id| format!("order/{id}")))
 }
 
-/// The entities the triggers carry, to be written together.
-fn carried_entities<'t>(triggers: &[&'t Trigger]) -> Writes<'t> {
+/// The entities a trigger carries, to be written.
+fn carried_entities(trigger: &Trigger) -> Writes<'_> {
     let mut writes = Writes::default();
-    for &trigger in triggers {
-        writes.users.extend(trigger.user.iter());
-        writes.products.extend(trigger.products.iter());
-        if let Some(order) = &trigger.order {
-            let user = order.reference("FromUserID").or_else(|| trigger.user_id.clone());
-            writes.orders.push((order, user));
+    writes.users.extend(trigger.user.iter());
+    writes.products.extend(trigger.products.iter());
+    if let Some(order) = &trigger.order {
+        let user = order.reference("FromUserID").or_else(|| trigger.user_id.clone());
+        writes.orders.push((order, user));
+    }
+    if let Some(order_id) = &trigger.order_id {
+        let removed = trigger.event_type == EventType::LineItemRemoved;
+        writes.line_items.extend(
+            trigger
+                .line_items
+                .iter()
+                .chain(trigger.line_item.iter().filter(|_| !removed))
+                .map(|item| (order_id, item)),
+        );
+        if let (true, Some(id)) = (removed, &trigger.line_item_id) {
+            writes.remove_line_items.push((order_id, id));
         }
-        if let Some(order_id) = &trigger.order_id {
-            let removed = trigger.event_type == EventType::LineItemRemoved;
-            writes.line_items.extend(
-                trigger
-                    .line_items
-                    .iter()
-                    .chain(trigger.line_item.iter().filter(|_| !removed))
-                    .map(|item| (order_id, item)),
-            );
-            if let (true, Some(id)) = (removed, &trigger.line_item_id) {
-                writes.remove_line_items.push((order_id, id));
-            }
-        }
-        if let (EventType::UserLoggedIn, Some(anonymous), Some(user)) =
-            (trigger.event_type, &trigger.anonymous_id, &trigger.user_id)
-        {
-            writes.identities.push((anonymous, user));
-        }
+    }
+    if let (EventType::UserLoggedIn, Some(anonymous), Some(user)) =
+        (trigger.event_type, &trigger.anonymous_id, &trigger.user_id)
+    {
+        writes.identities.push((anonymous, user));
     }
     writes
 }

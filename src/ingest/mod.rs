@@ -1,10 +1,13 @@
 //! Accepting triggers, from a parsed trigger to its 202. Request handlers give their trigger to
 //! the [`Ingester`] ([`batcher`]), which gathers those arriving together into batches (group
-//! commit) that never hold two triggers about the same shopper. A batch is accepted in a
-//! transaction that holds a lock on each of its shoppers, so that other instances' triggers
-//! about them wait for it, and in two statements besides ([`accept`]): every trigger's view of
-//! the store is read, its payload hydrated and its deliveries listed; then the batch's carried
-//! entities, events and deliveries are written in one statement. Once it committed each trigger
+//! commit), a busy shopper's triggers as readily as any: a batch applies its triggers in arrival
+//! order, and a trigger waits only for a batch in flight about one of its shoppers. A batch is
+//! accepted in a transaction that holds a lock on each of its shoppers, so that other
+//! instances' triggers about them wait for it, and in two statements besides ([`accept`]):
+//! every trigger's view of the store is read (its own writes and those of the triggers before
+//! it applied), its payload hydrated and its deliveries listed; then the batch's carried
+//! entities, as the last write of each leaves them, events and deliveries are written in one
+//! statement. Once it committed each trigger
 //! is answered, and the deliveries this process's workers have room for are handed straight to
 //! them ([`handoff`]), the others queued.
 

@@ -9,7 +9,7 @@ use super::StorageError;
 use crate::domain::trigger::Entity;
 use crate::domain::ResourceId;
 
-pub use super::entity_writes::{write, Removed, Writes};
+pub use super::entity_writes::{write, Overlay, Removed, Writes};
 
 type Doc = Map<String, Value>;
 

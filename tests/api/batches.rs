@@ -115,7 +115,7 @@ async fn triggers_sent_together_share_commits_and_keep_their_order() {
 /// Accepts `triggers` as one batch, through an ingester of its own: handed over at once on the
 /// test's single thread, they are all waiting when its writer first looks. Returns each one's
 /// event payload.
-async fn accept_together(app: &TestApp, triggers: &[Value]) -> Vec<Value> {
+pub(crate) async fn accept_together(app: &TestApp, triggers: &[Value]) -> Vec<Value> {
     let settings = Settings::defaults().unwrap();
     let ingester = Ingester::start(app.pool.clone(), app.clock.clone(), &settings.ingest, None);
     let parsed = triggers

@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod hostile_input;
 mod http_formats;
+mod in_arrival_order;
 mod instances;
 mod lists;
 mod network_guard;

@@ -1,10 +1,11 @@
 //! What triggers' payloads and deliveries are built from: one statement reads, for every
 //! trigger of a batch, its order and the order's line items, the products they mention, the
 //! user after identity stitching, the TrackingEvents that match it and any earlier acceptance
-//! of its idempotency key. It reads before the batch writes, and [`view`] applies the batch's
-//! writes to what it read, so that a batch needs no second look; the batch's transaction holds
-//! its shoppers' locks ([`super::begin_locking`]), so no other instance's trigger about them
-//! writes in between.
+//! of its idempotency key. It reads before the batch writes, and [`view`] applies to what it
+//! read the writes of the batch's triggers up to each one, in arrival order, so that a batch
+//! needs no second look and each trigger sees what accepting the triggers one by one would
+//! have shown it; the batch's transaction holds its shoppers' locks ([`super::begin_locking`]),
+//! so no other instance's trigger about them writes in between.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -17,18 +18,20 @@ use crate::domain::targets::DeliveryTargetsDoc;
 use crate::domain::trigger::Trigger;
 use crate::domain::{EventType, ResourceId};
 use crate::storage::delivery_configs::ConfigNow;
-use crate::storage::entities::Writes;
+use crate::storage::entities::{Overlay, Writes};
 
 type Doc = Map<String, Value>;
 
-/// One trigger's view of the store, after the batch's writes.
+/// One trigger's view of the store, after its own writes and those of its batch's earlier
+/// triggers.
 pub(crate) struct Read {
     pub snapshot: Snapshot,
     pub user: UserContext,
     pub matches: Vec<Match>,
 }
 
-/// What the store holds for one trigger, before its batch's writes: [`view`] applies them.
+/// What the store holds for one trigger, before its batch's writes: [`view`] applies them. Its
+/// user is the one the batch's earlier triggers leave it, when they settle it.
 #[derive(sqlx::FromRow)]
 pub(crate) struct Stored {
     order_doc: Option<Json<Doc>>,
@@ -78,11 +81,15 @@ impl Match {
 }
 
 /// One row per trigger, in the order given: its order and the order's line items, the products
-/// it names (`$4`, those of the line items it carries among them) and those on the stored line
-/// items, the user after identity stitching, the TrackingEvents it matches and the response to
-/// an earlier trigger with its idempotency key. A user ID from the trigger or the order finds
-/// the anonymous ID last linked to it, unless the batch links that one anew (`$8`): the batch's
-/// links are applied by [`view`]. An anonymous ID alone finds its user.
+/// it names (`$4`, those of the line items it or the batch's triggers before it write on its
+/// order among them) and those on the stored line items, the user after identity stitching, the
+/// TrackingEvents it matches and the response to an earlier trigger with its idempotency key.
+///
+/// The user is the one the trigger names or the batch's earlier triggers gave its order (`$2`),
+/// else the stored order's, else the one the batch's earlier triggers linked its anonymous ID
+/// to (`$8`), else the stored link's. A user known so finds the anonymous ID last linked to it,
+/// unless the batch's earlier triggers link that one anew (`$9`): their links are applied by
+/// [`view`]. An anonymous ID alone finds its user.
 const READ_SQL: &str = "
 SELECT
     o.doc AS order_doc,
@@ -102,8 +109,10 @@ SELECT
      WHERE te.client_id = t.client_id AND te.event_type = t.event_type AND dc.enabled) AS matches,
     (SELECT response FROM events e
      WHERE e.client_id = t.client_id AND e.idempotency_key = t.idempotency_key) AS replay
-FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
-     AS t(order_id, user_id, anonymous_id, product_ids, client_id, event_type, idempotency_key, n)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::jsonb[]) WITH ORDINALITY
+     AS t(order_id, user_id, anonymous_id, product_ids, client_id, event_type, idempotency_key, linked_user_id,
+          relinked, n)
 LEFT JOIN orders o ON o.id = t.order_id
 CROSS JOIN LATERAL (
     SELECT coalesce(jsonb_agg(doc), '[]') AS docs,
@@ -111,41 +120,33 @@ CROSS JOIN LATERAL (
     FROM line_items WHERE order_id = t.order_id) AS items
 CROSS JOIN LATERAL (SELECT coalesce(t.user_id, o.user_id) AS user_id) AS known
 CROSS JOIN LATERAL (
-    SELECT coalesce(known.user_id,
+    SELECT coalesce(known.user_id, t.linked_user_id,
                     (SELECT user_id FROM identities WHERE anonymous_id = t.anonymous_id)) AS user_id,
            coalesce(t.anonymous_id, (SELECT anonymous_id FROM identities
-                                     WHERE user_id = known.user_id AND anonymous_id <> ALL($8)
+                                     WHERE user_id = known.user_id
+                                       AND anonymous_id <> ALL(ARRAY(SELECT jsonb_array_elements_text(t.relinked)))
                                      ORDER BY linked_at DESC LIMIT 1)) AS anonymous_id
     ) AS stitched
 ORDER BY t.n";
 
-/// Reads in one statement what the store holds for every trigger, before `writes` — the
-/// entities the triggers carry — are made.
+/// Reads in one statement what the store holds for every trigger, before the batch's writes
+/// (`writes`, each trigger's, in the same order) are made.
 pub(crate) async fn read(
     conn: &mut PgConnection,
     triggers: &[&Trigger],
-    writes: &Writes<'_>,
+    writes: &[Writes<'_>],
 ) -> Result<Vec<Stored>, sqlx::Error> {
-    let order_ids: Vec<Option<&str>> = triggers.iter().map(|t| order_id(t).map(ResourceId::as_str)).collect();
-    // Products named by the trigger or by a line item it carries; the stored line items' are
-    // added by the query.
-    let product_ids: Vec<Json<Vec<String>>> = triggers
-        .iter()
-        .map(|t| {
-            let carried = t.line_items.iter().chain(&t.line_item).map(|li| &li.doc);
-            Json(hydration::product_ids(t, carried))
-        })
-        .collect();
+    let mut columns = Columns::default();
+    let mut batch = Overlay::default();
+    for (&trigger, own) in triggers.iter().zip(writes) {
+        columns.push(trigger, &batch);
+        batch.apply(own);
+    }
     let rows: Vec<Stored> = sqlx::query_as(READ_SQL)
-        .bind(&order_ids)
-        .bind(
-            triggers
-                .iter()
-                .map(|t| t.user_id.as_ref().map(ResourceId::as_str))
-                .collect::<Vec<_>>(),
-        )
+        .bind(&columns.order_ids)
+        .bind(&columns.user_ids)
         .bind(triggers.iter().map(|t| t.anonymous_id.as_deref()).collect::<Vec<_>>())
-        .bind(&product_ids)
+        .bind(&columns.product_ids)
         .bind(triggers.iter().map(|t| t.client_id.as_str()).collect::<Vec<_>>())
         .bind(triggers.iter().map(|t| t.event_type.as_str()).collect::<Vec<_>>())
         .bind(
@@ -154,7 +155,8 @@ pub(crate) async fn read(
                 .map(|t| t.idempotency_key.as_deref())
                 .collect::<Vec<_>>(),
         )
-        .bind(writes.linked_anonymous_ids())
+        .bind(&columns.linked_user_ids)
+        .bind(&columns.relinked)
         .fetch_all(conn)
         .await?;
     if rows.len() != triggers.len() {
@@ -167,19 +169,73 @@ pub(crate) async fn read(
     Ok(rows)
 }
 
+/// The read's columns that depend on the batch's triggers up to each one ([`READ_SQL`]).
+#[derive(Default)]
+struct Columns<'t> {
+    order_ids: Vec<Option<&'t str>>,
+    /// The user the trigger names, else the one the batch gives its order.
+    user_ids: Vec<Option<String>>,
+    /// The products it names or carries line items of, and those of the line items the
+    /// batch's earlier triggers write on its order.
+    product_ids: Vec<Json<Vec<String>>>,
+    /// The user the batch links its anonymous ID to.
+    linked_user_ids: Vec<Option<String>>,
+    /// The anonymous IDs the batch links, whose stored links no longer hold: only for a
+    /// trigger without an anonymous ID, the only kind that looks its user's up.
+    relinked: Vec<Json<Vec<String>>>,
+}
+
+impl<'t> Columns<'t> {
+    /// Adds `trigger`'s columns; `batch` holds the writes of the batch's triggers before it.
+    /// Its own need no reading: a user it gives its order or links its anonymous ID to, it
+    /// names; the products of the line items it carries, it names. But a line item an earlier
+    /// trigger wrote and this one removes is in its payload, so its product is read.
+    fn push(&mut self, trigger: &'t Trigger, batch: &Overlay<'_>) {
+        let order = order_id(trigger).map(ResourceId::as_str);
+        self.order_ids.push(order);
+        let order_user = order.and_then(|order| batch.order_user(order));
+        self.user_ids
+            .push(trigger.user_id.as_ref().or(order_user).map(ResourceId::to_string));
+        let carried = trigger.line_items.iter().chain(&trigger.line_item).map(|li| &li.doc);
+        let mut products = hydration::product_ids(trigger, carried);
+        let written = order
+            .map(|order| batch.product_ids_written_on(order))
+            .unwrap_or_default();
+        products.extend(written.into_iter().map(str::to_owned));
+        self.product_ids.push(Json(products));
+        let anonymous = trigger.anonymous_id.as_deref();
+        self.linked_user_ids
+            .push(anonymous.and_then(|a| batch.linked_user(a)).map(ResourceId::to_string));
+        let relinked = match anonymous {
+            Some(_) => Vec::new(),
+            None => batch.linked_anonymous_ids().map(str::to_owned).collect(),
+        };
+        self.relinked.push(Json(relinked));
+    }
+}
+
 /// The order a trigger's payload shows, if it is about one.
 fn order_id(trigger: &Trigger) -> Option<&ResourceId> {
     trigger.order_id.as_ref().filter(|_| trigger.is_about_an_order())
 }
 
-/// A trigger's view once `writes` are made, from what the store held before.
-pub(crate) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Read {
+/// A trigger's view: the store as accepting its batch's triggers one by one, in arrival order,
+/// would have shown it. That is what the store held before the batch (`stored`), with the
+/// writes of the batch's earlier triggers (`batch`) and then its own (`own`), which this adds
+/// to `batch` for the triggers after it.
+pub(crate) fn view<'a>(trigger: &Trigger, stored: Stored, own: &Writes<'a>, batch: &mut Overlay<'a>) -> Read {
     let order = order_id(trigger).map(ResourceId::as_str);
-    let stored_items = stored.line_items.0;
-    let removed = removed_line_item(trigger, &stored_items);
-    let previous_quantity = previous_quantity(trigger, &stored_items);
+    // The order's line items before the trigger's own writes: what it removes or updates.
+    let before = match order {
+        Some(order) => batch.line_items_of(order, stored.line_items.0),
+        None => stored.line_items.0,
+    };
+    let removed = removed_line_item(trigger, &before);
+    let previous_quantity = previous_quantity(trigger, &before);
+    batch.apply(own);
+    let batch = &*batch;
     let line_items = match order {
-        Some(order) => writes.line_items_of(order, stored_items),
+        Some(order) => batch.line_items_of(order, before),
         None => Vec::new(),
     };
     let line_item = removed.or_else(|| {
@@ -192,7 +248,7 @@ pub(crate) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Re
     let products = hydration::product_ids(trigger, line_items.iter().chain(&line_item))
         .into_iter()
         .filter_map(|id| {
-            writes.product(&id).cloned().or_else(|| {
+            batch.product(&id).cloned().or_else(|| {
                 stored
                     .products
                     .0
@@ -202,9 +258,9 @@ pub(crate) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Re
             })
         })
         .collect();
-    let user_doc = |id: &str| writes.user(id).cloned().or_else(|| stored.user_doc.map(|d| d.0));
+    let user_doc = |id: &str| batch.user(id).cloned().or_else(|| stored.user_doc.map(|d| d.0));
     let anonymous_id = match (&trigger.anonymous_id, &stored.known_user_id) {
-        (None, Some(user)) => writes
+        (None, Some(user)) => batch
             .linked_anonymous_id(user)
             .map(str::to_owned)
             .or(stored.anonymous_id),
@@ -212,7 +268,7 @@ pub(crate) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Re
     };
     Read {
         snapshot: Snapshot {
-            order: order.and_then(|id| writes.order(id).cloned().or_else(|| stored.order_doc.map(|d| d.0))),
+            order: order.and_then(|id| batch.order(id).cloned().or_else(|| stored.order_doc.map(|d| d.0))),
             line_item,
             line_items,
             products,
@@ -227,9 +283,9 @@ pub(crate) fn view(trigger: &Trigger, stored: Stored, writes: &Writes<'_>) -> Re
     }
 }
 
-/// A LineItemRemoved's line item: as the trigger carries it, else as it was stored before the
-/// removal, else from the trigger's LineItems.
-fn removed_line_item(trigger: &Trigger, stored: &[Doc]) -> Option<Doc> {
+/// A LineItemRemoved's line item: as the trigger carries it, else as it was before the removal
+/// (`before`), else from the trigger's LineItems.
+fn removed_line_item(trigger: &Trigger, before: &[Doc]) -> Option<Doc> {
     let (EventType::LineItemRemoved, Some(id)) = (trigger.event_type, &trigger.line_item_id) else {
         return None;
     };
@@ -238,16 +294,16 @@ fn removed_line_item(trigger: &Trigger, stored: &[Doc]) -> Option<Doc> {
         .line_item
         .as_ref()
         .map(|li| li.doc.clone())
-        .or_else(|| stored.iter().find(is_it).cloned())
+        .or_else(|| before.iter().find(is_it).cloned())
         .or_else(|| trigger.line_items.iter().map(|li| &li.doc).find(is_it).cloned())
 }
 
-/// A LineItemUpdated's line quantity before the update: as the trigger gives it, else as
-/// stored before the batch (the batcher keeps two triggers on one order out of the same batch)
-/// when the trigger carries the updated line. A trigger that only names its line leaves the
-/// store's copy as the current one, which may already be the updated line (PUT through the
-/// entity API): then the change cannot be told.
-fn previous_quantity(trigger: &Trigger, stored: &[Doc]) -> Option<serde_json::Number> {
+/// A LineItemUpdated's line quantity before the update: as the trigger gives it, else as it
+/// was before the trigger (`before`: stored, with the batch's earlier triggers' writes) when
+/// the trigger carries the updated line. A trigger that only names its line leaves the store's
+/// copy as the current one, which may already be the updated line (PUT through the entity
+/// API): then the change cannot be told.
+fn previous_quantity(trigger: &Trigger, before: &[Doc]) -> Option<serde_json::Number> {
     let (EventType::LineItemUpdated, Some(id)) = (trigger.event_type, &trigger.line_item_id) else {
         return None;
     };
@@ -255,7 +311,7 @@ fn previous_quantity(trigger: &Trigger, stored: &[Doc]) -> Option<serde_json::Nu
         return Some(given.clone());
     }
     trigger.line_item.as_ref()?;
-    match stored
+    match before
         .iter()
         .find(|li| li.get("ID").and_then(Value::as_str) == Some(id.as_str()))?
         .get("Quantity")?

@@ -4,27 +4,32 @@
 //! commit — and each statement's planning and round trip — is shared by dozens of triggers;
 //! alone, a trigger is accepted at once.
 //!
-//! Triggers of one batch see each other's writes, so a batch never holds two that could
-//! disagree: two triggers about the same order, user or anonymous visitor, or carrying the
-//! same idempotency key, never share a batch, nor do two carrying different documents of the
-//! same product. Such a trigger waits until the batch holding the other has committed, and so
-//! does every trigger after it that shares one of its keys: each shopper's triggers are applied
-//! one after another, in the order they arrived. Other instances' triggers about the same shopper
-//! wait for the lock the batch's transaction holds ([`super::accept`]).
+//! A batch applies its triggers in arrival order, each seeing the writes of those before it and
+//! never of those after ([`super::accept`]), so triggers about the same order, user or anonymous
+//! visitor, or carrying different documents of one product, share a batch as readily as any:
+//! a busy shopper's or a hot product's triggers are accepted dozens at a time, not one commit
+//! each. Across batches, a trigger waits while a batch in flight is about one of its shoppers or
+//! writes another document of one of its products, so that it reads what that batch wrote; every
+//! later trigger sharing a key with it waits too, so that none overtakes it; and two triggers
+//! with the same idempotency key never share a batch ([`footprint`]). Each shopper's triggers are
+//! thus applied one after another, in the order they arrived. Other instances' triggers about
+//! the same shopper wait for the lock the batch's transaction holds ([`super::accept`]).
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
+mod footprint;
+
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
-use super::accept::{accept_together, shoppers, Accepted};
+use super::accept::{accept_together, Accepted};
 use super::{Handoff, IngestError};
 use crate::clock::Clock;
 use crate::config::IngestSettings;
 use crate::domain::trigger::Trigger;
 use crate::storage::{unavailable, StorageError};
+use footprint::{joining, Footprint, Held};
 
 /// Hands triggers to the writer tasks; cheap to share between request handlers.
 pub struct Ingester {
@@ -72,106 +77,6 @@ impl Ingester {
         };
         self.queue.send(submission).await.map_err(|_| IngestError::Stopped)?;
         answer.await.map_err(|_| IngestError::Stopped)?
-    }
-}
-
-/// What a trigger touches that another trigger of the same batch must not.
-#[derive(Debug, Default, PartialEq)]
-pub(super) struct Footprint {
-    /// Orders, users, anonymous IDs and the idempotency key: one trigger per batch each.
-    exclusive: Vec<String>,
-    /// Products the trigger writes, with a hash of the document: triggers writing the same
-    /// document may share a batch.
-    products: Vec<(String, u64)>,
-}
-
-impl Footprint {
-    pub(super) fn of(trigger: &Trigger) -> Footprint {
-        let mut exclusive = shoppers(trigger);
-        if let Some(key) = &trigger.idempotency_key {
-            exclusive.push(format!("key/{}/{key}", trigger.client_id));
-        }
-        let products = trigger
-            .products
-            .iter()
-            .map(|p| {
-                let mut hasher = DefaultHasher::new();
-                serde_json::to_string(&p.doc).unwrap_or_default().hash(&mut hasher);
-                (p.id.to_string(), hasher.finish())
-            })
-            .collect();
-        Footprint { exclusive, products }
-    }
-}
-
-/// The keys of the batches being written: a trigger sharing one waits until they committed.
-#[derive(Default)]
-struct Held {
-    exclusive: HashSet<String>,
-    /// Each product's document hash, and how many batches in flight write it.
-    products: HashMap<String, (u64, usize)>,
-}
-
-impl Held {
-    fn hold(&mut self, footprint: &Footprint) {
-        self.exclusive.extend(footprint.exclusive.iter().cloned());
-        for (id, hash) in &footprint.products {
-            self.products.entry(id.clone()).or_insert((*hash, 0)).1 += 1;
-        }
-    }
-
-    fn release(&mut self, footprint: &Footprint) {
-        for key in &footprint.exclusive {
-            self.exclusive.remove(key);
-        }
-        for (id, _) in &footprint.products {
-            if let Some((_, n)) = self.products.get_mut(id) {
-                *n -= 1;
-                if *n == 0 {
-                    self.products.remove(id);
-                }
-            }
-        }
-    }
-}
-
-/// The keys taken while a batch is formed: by batches in flight, by the triggers joining it,
-/// and by those left waiting (so that nothing overtakes them).
-#[derive(Default)]
-struct Taken<'a> {
-    exclusive: HashSet<&'a str>,
-    /// A product's document hash, or None when a waiting trigger writes it.
-    products: HashMap<&'a str, Option<u64>>,
-}
-
-impl<'a> Taken<'a> {
-    fn from(held: &'a Held) -> Taken<'a> {
-        Taken {
-            exclusive: held.exclusive.iter().map(String::as_str).collect(),
-            products: held
-                .products
-                .iter()
-                .map(|(id, (hash, _))| (id.as_str(), Some(*hash)))
-                .collect(),
-        }
-    }
-
-    fn admits(&self, footprint: &Footprint) -> bool {
-        footprint.exclusive.iter().all(|k| !self.exclusive.contains(k.as_str()))
-            && footprint
-                .products
-                .iter()
-                .all(|(id, hash)| self.products.get(id.as_str()).is_none_or(|taken| *taken == Some(*hash)))
-    }
-
-    fn take(&mut self, footprint: &'a Footprint, joined: bool) {
-        self.exclusive.extend(footprint.exclusive.iter().map(String::as_str));
-        for (id, hash) in &footprint.products {
-            let entry = self.products.entry(id.as_str()).or_insert(Some(*hash));
-            if !joined {
-                *entry = None;
-            }
-        }
     }
 }
 
@@ -231,19 +136,7 @@ impl Gatherer {
 
     fn form(&mut self, shared: &Shared, max: usize) -> Vec<Submission> {
         let mut held = shared.held();
-        let joins: Vec<bool> = {
-            let mut taken = Taken::from(&held);
-            let mut joined = 0;
-            self.waiting
-                .iter()
-                .map(|s| {
-                    let joins = joined < max && taken.admits(&s.footprint);
-                    joined += usize::from(joins);
-                    taken.take(&s.footprint, joins);
-                    joins
-                })
-                .collect()
-        };
+        let joins = joining(&held, self.waiting.iter().map(|s| &s.footprint), max);
         let mut batch = Vec::new();
         let mut left = VecDeque::new();
         for (submission, joins) in self.waiting.drain(..).zip(joins) {
