@@ -13,6 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::postgres::PgConnectOptions;
 
+use crate::domain::targets::GracePeriod;
+
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +76,9 @@ pub struct DeliverySettings {
     pub breaker_open_seconds: u64,
     /// The longest it holds them back, doubling after each failed probe.
     pub breaker_max_open_seconds: u64,
+    /// Hours an Http target's replaced Secret keeps signing beside the new one, unless a
+    /// `rotatesecret` request says otherwise.
+    pub secret_rotation_grace_hours: u32,
 }
 
 impl DeliverySettings {
@@ -93,6 +98,13 @@ impl DeliverySettings {
 
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_seconds)
+    }
+
+    pub fn secret_rotation_grace(&self) -> Result<GracePeriod, ConfigError> {
+        GracePeriod::from_hours(self.secret_rotation_grace_hours.into()).ok_or_else(|| ConfigError::Invalid {
+            field: "delivery.secret_rotation_grace_hours",
+            message: format!("must be between 0 and {}", GracePeriod::MAX_HOURS),
+        })
     }
 }
 
@@ -188,6 +200,7 @@ impl Settings {
         }
         self.database.connect_options()?;
         self.delivery.allowed_networks()?;
+        self.delivery.secret_rotation_grace()?;
         let delivery = &self.delivery;
         if delivery.max_in_flight == 0 || delivery.batch_size == 0 {
             return Err(ConfigError::Invalid {
@@ -275,6 +288,7 @@ mod tests {
         let settings = Settings::defaults().unwrap();
         assert_eq!(settings.server.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(settings.log.format, LogFormat::Text);
+        assert_eq!(settings.delivery.secret_rotation_grace().unwrap().hours(), 24);
     }
 
     #[test]
@@ -319,6 +333,16 @@ mod tests {
                 "delivery.allowed_networks",
             ),
             ("TRACKWAY__DELIVERY__LEASE_SECONDS", "1", "delivery.lease_seconds"),
+            (
+                "TRACKWAY__DELIVERY__SECRET_ROTATION_GRACE_HOURS",
+                "169",
+                "delivery.secret_rotation_grace_hours",
+            ),
+            (
+                "TRACKWAY__DELIVERY__SECRET_ROTATION_GRACE_HOURS",
+                "-1",
+                "delivery.secret_rotation_grace_hours",
+            ),
             (
                 "TRACKWAY__DELIVERY__BREAKER_OPEN_SECONDS",
                 "0",

@@ -10,7 +10,6 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::config::Settings;
-use crate::domain::signing::{verify_ordercloud_hash, verify_standard_webhooks};
 use crate::domain::{ResourceId, Role};
 use crate::receiver::{Receiver, Reply};
 use crate::storage::{self, api_keys};
@@ -107,11 +106,9 @@ async fn walkthrough(api: &str, token: &str) -> anyhow::Result<()> {
                 triggers.len()
             );
         };
-        let header = |name: &str| arrival.header(name).unwrap_or_default();
-        let id = header("webhook-id");
-        let timestamp: i64 = header("webhook-timestamp").parse().unwrap_or_default();
-        let standard = verify_standard_webhooks(SECRET, id, timestamp, &arrival.body, header("webhook-signature"));
-        let ordercloud = verify_ordercloud_hash(SECRET, &arrival.body, header("x-oc-hash"));
+        let id = arrival.header("webhook-id").unwrap_or_default();
+        let standard = arrival.signed_with(SECRET);
+        let ordercloud = arrival.ordercloud_hashed_with(SECRET);
         let body = arrival.json();
         let count = |field: &str| body[field].as_array().map_or(0, Vec::len);
         println!(

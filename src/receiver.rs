@@ -16,6 +16,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::domain::signing::{verify_ordercloud_hash, verify_standard_webhooks};
+
 /// One request as the receiver got it.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -41,6 +43,26 @@ impl Received {
     /// The body as JSON; `Null` when it is not JSON, which any check on its fields then shows.
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_default()
+    }
+
+    /// Whether `webhook-signature` holds a valid signature by `secret`, checked as a Standard
+    /// Webhooks receiver checks it: over `webhook-id`, `webhook-timestamp` and the body as
+    /// received, in constant time, any `v1,` entry of the list sufficing.
+    pub fn signed_with(&self, secret: &str) -> bool {
+        let timestamp = self.header("webhook-timestamp").and_then(|t| t.parse().ok());
+        match (self.header("webhook-id"), timestamp, self.header("webhook-signature")) {
+            (Some(id), Some(timestamp), Some(signature)) => {
+                verify_standard_webhooks(secret, id, timestamp, &self.body, signature)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `X-oc-hash` is `secret`'s over the body as received, as OrderCloud's receivers
+    /// check it.
+    pub fn ordercloud_hashed_with(&self, secret: &str) -> bool {
+        self.header("x-oc-hash")
+            .is_some_and(|hash| verify_ordercloud_hash(secret, &self.body, hash))
     }
 }
 

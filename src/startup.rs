@@ -63,6 +63,7 @@ impl Application {
             pool: pool.clone(),
             clock: clock.clone(),
             dispatcher: dispatcher.clone(),
+            secret_rotation_grace: settings.delivery.secret_rotation_grace()?,
             triggers_in_progress: Arc::new(tokio::sync::Semaphore::new(settings.server.max_concurrent_triggers)),
             ingest: Ingester::start(ingest_pool, clock.clone(), &settings.ingest, handoff),
             api_keys: KeyCache::new(

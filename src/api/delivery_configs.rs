@@ -1,4 +1,7 @@
-//! `/v1/integrations/deliveryconfig`: where events go. Reads show secrets masked.
+//! `/v1/integrations/deliveryconfig`: where events go. Reads show secrets masked. A write that
+//! changes the Http target's Secret rotates it, as `…/rotatesecret` ([`rotation`]) does.
+
+pub mod rotation;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -15,7 +18,7 @@ use crate::delivery::TestOutcome;
 use crate::domain::attempt::FailureKind;
 use crate::domain::listing::ListQuery;
 use crate::domain::targets::TargetKind;
-use crate::domain::{DeliveryConfig, DeliveryConfigDoc};
+use crate::domain::{DeliveryConfig, DeliveryConfigDoc, ResourceId};
 use crate::storage::delivery_configs as store;
 use crate::storage::delivery_records;
 use crate::storage::Saved;
@@ -47,6 +50,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/integrations/deliveryconfig/{id}/test")
             .route(web::post().to(test))
             .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/integrations/deliveryconfig/{id}/rotatesecret")
+            .route(web::post().to(rotation::rotate_secret))
+            .default_service(web::to(method_not_allowed)),
     );
 }
 
@@ -64,7 +72,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let query = ListQuery::parse(&query_pairs(&req), &store::list_fields()).map_err(|e| ApiError::invalid(e.into()))?;
     let mut page = store::list(&state.pool, &query).await?;
-    page.items = page.items.iter().map(DeliveryConfigDoc::masked).collect();
+    let now = state.clock.now();
+    page.items = page.items.iter().map(|doc| doc.masked(now)).collect();
     Ok(HttpResponse::Ok().json(ListPage::new(&query, page)))
 }
 
@@ -83,7 +92,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let config = DeliveryConfig::parse(&body.0, None).map_err(ApiError::invalid)?;
     let doc = store::insert(&state.pool, &config).await?;
-    Ok(created(COLLECTION, config.id.as_str(), &doc.masked()))
+    Ok(created(COLLECTION, config.id.as_str(), &doc.masked(state.clock.now())))
 }
 
 /// Get one DeliveryConfig.
@@ -103,10 +112,12 @@ pub async fn get(
     let doc = store::get(&state.pool, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(KIND, id.as_str()))?;
-    Ok(HttpResponse::Ok().json(doc.masked()))
+    Ok(HttpResponse::Ok().json(doc.masked(state.clock.now())))
 }
 
-/// Create or replace a DeliveryConfig. Masked secrets sent back unchanged keep their stored value.
+/// Create or replace a DeliveryConfig. Masked secrets sent back unchanged keep their stored
+/// value; a different Http `Secret` rotates it: the replaced one signs beside it for
+/// `delivery.secret_rotation_grace_hours` (24).
 #[utoipa::path(put, path = "/v1/integrations/deliveryconfig/{id}", tag = "DeliveryConfigs", operation_id = "DeliveryConfigs.Save",
     params(("id" = String, Path, description = "DeliveryConfig ID")),
     request_body = DeliveryConfigDoc,
@@ -124,17 +135,18 @@ pub async fn put(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id)?;
     let saved = store::save_with(&state.pool, &id, |stored| {
-        let mut doc = body.0;
-        if let Some(stored) = &stored {
-            doc.restore_masked(stored);
-        }
-        DeliveryConfig::parse(&doc, Some(&id)).map_err(ApiError::invalid)
+        successor(&state, &id, body.0, stored.as_ref())
     })
     .await?;
-    Ok(saved_response(COLLECTION, id.as_str(), masked(saved)))
+    Ok(saved_response(
+        COLLECTION,
+        id.as_str(),
+        masked(saved, state.clock.now()),
+    ))
 }
 
-/// Merge fields into a DeliveryConfig (JSON Merge Patch: `null` removes a field).
+/// Merge fields into a DeliveryConfig (JSON Merge Patch: `null` removes a field). A different
+/// Http `Secret` rotates it, as for PUT.
 #[utoipa::path(patch, path = "/v1/integrations/deliveryconfig/{id}", tag = "DeliveryConfigs", operation_id = "DeliveryConfigs.Patch",
     params(("id" = String, Path, description = "DeliveryConfig ID")),
     request_body(content = Object, description = "The fields to change"),
@@ -152,12 +164,11 @@ pub async fn patch(
     let id = path_id(&id)?;
     let saved = store::save_with(&state.pool, &id, |stored| {
         let stored = stored.ok_or_else(|| ApiError::not_found(KIND, id.as_str()))?;
-        let mut doc = merged(&stored, body.0)?;
-        doc.restore_masked(&stored);
-        DeliveryConfig::parse(&doc, Some(&id)).map_err(ApiError::invalid)
+        let doc = merged(&stored, body.0)?;
+        successor(&state, &id, doc, Some(&stored))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(saved.doc.masked()))
+    Ok(HttpResponse::Ok().json(saved.doc.masked(state.clock.now())))
 }
 
 /// Delete a DeliveryConfig (409 listing the TrackingEvents that still use it).
@@ -181,9 +192,29 @@ pub async fn delete(
     }
 }
 
-fn masked(saved: Saved<DeliveryConfigDoc>) -> Saved<DeliveryConfigDoc> {
+/// `doc`, sent to replace `stored`, as the DeliveryConfig to save: masked secrets keep their
+/// stored values, and a different Http Secret starts a rotation (read under the row's lock, so
+/// that two writes cannot both replace the same Secret).
+fn successor(
+    state: &AppState,
+    id: &ResourceId,
+    mut doc: DeliveryConfigDoc,
+    stored: Option<&DeliveryConfigDoc>,
+) -> Result<DeliveryConfig, ApiError> {
+    if let Some(stored) = stored {
+        doc.restore_masked(stored);
+    }
+    let mut config = DeliveryConfig::parse(&doc, Some(id)).map_err(ApiError::invalid)?;
+    let stored_targets = stored.and_then(|s| s.delivery_targets.as_ref());
+    config
+        .targets
+        .succeed(stored_targets, state.clock.now(), state.secret_rotation_grace);
+    Ok(config)
+}
+
+fn masked(saved: Saved<DeliveryConfigDoc>, now: DateTime<Utc>) -> Saved<DeliveryConfigDoc> {
     Saved {
-        doc: saved.doc.masked(),
+        doc: saved.doc.masked(now),
         created: saved.created,
     }
 }
@@ -295,7 +326,7 @@ pub async fn test(
     let doc = store::get(&state.pool, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(KIND, id.as_str()))?;
-    let config = DeliveryConfig::parse(&doc, Some(&id)).map_err(ApiError::invalid)?;
+    let config = DeliveryConfig::parse_stored(&doc, &id).map_err(ApiError::invalid)?;
     let results = state.dispatcher.test(&config, state.clock.now()).await;
     Ok(HttpResponse::Ok().json(
         results

@@ -29,6 +29,7 @@ pub enum ErrorCode {
     InsufficientRoles,
     ClientNotInScope,
     InFlight,
+    NoHttpTarget,
     UnsupportedMediaType,
     UnsupportedContentEncoding,
     PayloadTooLarge,
@@ -42,7 +43,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::RequiredField,
         ErrorCode::InvalidID,
         ErrorCode::InvalidValue,
@@ -63,6 +64,7 @@ impl ErrorCode {
         ErrorCode::InsufficientRoles,
         ErrorCode::ClientNotInScope,
         ErrorCode::InFlight,
+        ErrorCode::NoHttpTarget,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::UnsupportedContentEncoding,
         ErrorCode::PayloadTooLarge,
@@ -97,6 +99,7 @@ impl ErrorCode {
             ErrorCode::InsufficientRoles => "InsufficientRoles",
             ErrorCode::ClientNotInScope => "ClientNotInScope",
             ErrorCode::InFlight => "InFlight",
+            ErrorCode::NoHttpTarget => "NoHttpTarget",
             ErrorCode::UnsupportedMediaType => "UnsupportedMediaType",
             ErrorCode::UnsupportedContentEncoding => "UnsupportedContentEncoding",
             ErrorCode::PayloadTooLarge => "PayloadTooLarge",

@@ -35,6 +35,7 @@ use crate::clock::Clock;
 use crate::delivery::Dispatcher;
 
 use crate::domain::merge::merge_patch;
+use crate::domain::targets::GracePeriod;
 use crate::domain::{Invalids, ResourceId};
 use crate::ingest::Ingester;
 use crate::storage::Saved;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub clock: Clock,
     /// For `POST .../test`, which sends outside the queue.
     pub dispatcher: Arc<Dispatcher>,
+    /// How long a replaced Http Secret keeps signing (`delivery.secret_rotation_grace_hours`).
+    pub secret_rotation_grace: GracePeriod,
     /// Admission control for trigger requests: past `server.max_concurrent_triggers` being
     /// accepted (their bodies read), new ones get an immediate 503 with Retry-After instead
     /// of queueing for database connections until they time out.

@@ -30,7 +30,7 @@ use super::{delivery_configs, entities, error_config, health, records, tracking_
         delivery_configs::put, delivery_configs::patch, delivery_configs::delete,
         tracking_events::list, tracking_events::create, tracking_events::get,
         tracking_events::put, tracking_events::patch, tracking_events::delete,
-        delivery_configs::recover, delivery_configs::test,
+        delivery_configs::recover, delivery_configs::test, delivery_configs::rotation::rotate_secret,
         error_config::get, error_config::put, error_config::patch, error_config::delete,
         triggers::post, triggers::batch,
         entities::put_product, entities::get_product, entities::delete_product,

@@ -1,11 +1,13 @@
 //! The Http target: the event as JSON, POSTed to the endpoint, signed the Standard Webhooks way
 //! (`webhook-id` = the delivery ID, stable across retries; `webhook-timestamp` of the attempt;
-//! `webhook-signature`) and the OrderCloud way (`X-oc-hash`), plus the optional custom auth
-//! header. Every request names its Sitecore event type (`sitecore-event-type`, and
+//! `webhook-signature`, one `v1,` entry per Secret signing, two while a rotation's grace period
+//! lasts) and the OrderCloud way (`X-oc-hash`, the current Secret's), plus the optional custom
+//! auth header. Every request names its Sitecore event type (`sitecore-event-type`, and
 //! `SitecoreEventType` in the body, which the signatures cover). The body is the target's
 //! `PayloadFormat`: the hydrated payload, or OrderCloud's message for the event
 //! ([`super::ordercloud_message`]).
 
+use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -30,8 +32,8 @@ pub struct Envelope<'a> {
     pub sitecore_event_type: &'a str,
     /// The delivery's ID (`webhook-id`).
     pub delivery_id: &'a str,
-    /// When the attempt is made, in unix seconds (`webhook-timestamp`).
-    pub timestamp: i64,
+    /// When the attempt is made: `webhook-timestamp`, in unix seconds, and which Secrets sign.
+    pub at: DateTime<Utc>,
 }
 
 /// The request for one attempt at delivering `payload` to `target`, or why there is none.
@@ -77,8 +79,9 @@ fn prepare(target: &HttpTarget, envelope: &Envelope, body: Vec<u8>) -> PreparedR
     let Envelope {
         sitecore_event_type,
         delivery_id,
-        timestamp,
+        at,
     } = *envelope;
+    let timestamp = at.timestamp();
     let mut headers = vec![
         ("content-type".to_owned(), "application/json".to_owned()),
         ("webhook-id".to_owned(), delivery_id.to_owned()),
@@ -86,12 +89,14 @@ fn prepare(target: &HttpTarget, envelope: &Envelope, body: Vec<u8>) -> PreparedR
         (EVENT_TYPE_HEADER.to_owned(), sitecore_event_type.to_owned()),
     ];
     if let Some(secret) = &target.secret {
-        let secret = secret.expose_secret();
-        headers.push((
-            "webhook-signature".to_owned(),
-            standard_webhooks_signature(secret, delivery_id, timestamp, &body),
-        ));
-        headers.push(("x-oc-hash".to_owned(), ordercloud_hash(secret, &body)));
+        let signatures: Vec<String> = target
+            .signing_secrets(at)
+            .map(|secret| standard_webhooks_signature(secret.expose_secret(), delivery_id, timestamp, &body))
+            .collect();
+        headers.push(("webhook-signature".to_owned(), signatures.join(" ")));
+        // X-oc-hash holds one value: the current Secret's, so receivers checking it switch at
+        // the rotation (Standard Webhooks' list is the way to switch at one's own pace).
+        headers.push(("x-oc-hash".to_owned(), ordercloud_hash(secret.expose_secret(), &body)));
     }
     if let Some(custom) = &target.custom_auth_header {
         headers.push((custom.name.clone(), custom.value.expose_secret().to_owned()));
@@ -107,7 +112,7 @@ fn prepare(target: &HttpTarget, envelope: &Envelope, body: Vec<u8>) -> PreparedR
 mod tests {
     use super::*;
     use crate::domain::signing::{verify_ordercloud_hash, verify_standard_webhooks};
-    use crate::domain::targets::CustomAuthHeader;
+    use crate::domain::targets::{CustomAuthHeader, PreviousSecret};
     use secrecy::SecretString;
     use serde_json::json;
 
@@ -122,6 +127,7 @@ mod tests {
                 value: SecretString::from("k"),
             }),
             payload_format,
+            previous_secret: None,
         }
     }
 
@@ -129,7 +135,7 @@ mod tests {
         Envelope {
             sitecore_event_type,
             delivery_id: "dlv_1",
-            timestamp: 1_700_000_000,
+            at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
         }
     }
 
@@ -173,6 +179,30 @@ mod tests {
         assert_eq!(header(&request, "X-Api-Key"), Some("k"));
         assert_signed(&request);
         assert_eq!(request.body, body);
+    }
+
+    #[test]
+    fn during_a_rotation_both_secrets_sign_and_x_oc_hash_is_the_new_one_s() {
+        const OLD: &str = "whsec_b2xkLXNlY3JldC1vbGQtc2VjcmV0";
+        let at = envelope("x.y").at;
+        let mut target = target(Some(SECRET), None);
+        target.previous_secret = Some(PreviousSecret {
+            secret: SecretString::from(OLD),
+            expires_at: at + chrono::Duration::seconds(1),
+        });
+        let request = prepare(&target, &envelope("x.y"), b"{}".to_vec());
+        let sign = |secret| standard_webhooks_signature(secret, "dlv_1", 1_700_000_000, b"{}");
+        let both = format!("{} {}", sign(SECRET), sign(OLD));
+        assert_eq!(header(&request, "webhook-signature"), Some(both.as_str()));
+        assert_eq!(
+            header(&request, "x-oc-hash"),
+            Some(ordercloud_hash(SECRET, b"{}").as_str())
+        );
+
+        // The grace period is over at its end: only the new Secret signs.
+        target.previous_secret.as_mut().unwrap().expires_at = at;
+        let request = prepare(&target, &envelope("x.y"), b"{}".to_vec());
+        assert_eq!(header(&request, "webhook-signature"), Some(sign(SECRET).as_str()));
     }
 
     #[test]

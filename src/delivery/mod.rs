@@ -156,7 +156,7 @@ pub fn render(
             let envelope = http_target::Envelope {
                 sitecore_event_type: name,
                 delivery_id,
-                timestamp: now.timestamp(),
+                at: now,
             };
             Ok(http_target::render(target, payload, &envelope))
         }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -144,6 +145,16 @@ impl DeliveryConfig {
         })
     }
 
+    /// Parses a stored document, with the rotation in progress of its Http target's Secret,
+    /// which only storage holds ([`DeliveryTargets::parse_stored`]).
+    pub fn parse_stored(doc: &DeliveryConfigDoc, id: &ResourceId) -> Result<Self, Invalids> {
+        let mut config = DeliveryConfig::parse(doc, Some(id))?;
+        if let Some(stored) = &doc.delivery_targets {
+            config.targets.restore_rotation(stored);
+        }
+        Ok(config)
+    }
+
     /// The stored document: secrets in clear, policy with its defaults filled in.
     pub fn to_doc(&self) -> DeliveryConfigDoc {
         DeliveryConfigDoc {
@@ -158,10 +169,10 @@ impl DeliveryConfig {
 }
 
 impl DeliveryConfigDoc {
-    /// What API readers see: the same document with secrets masked.
-    pub fn masked(&self) -> Self {
+    /// What API readers see at `now`: the same document with secrets masked.
+    pub fn masked(&self, now: DateTime<Utc>) -> Self {
         DeliveryConfigDoc {
-            delivery_targets: self.delivery_targets.as_ref().map(DeliveryTargetsDoc::masked),
+            delivery_targets: self.delivery_targets.as_ref().map(|targets| targets.masked(now)),
             ..self.clone()
         }
     }
@@ -329,7 +340,7 @@ mod tests {
         assert_eq!(again.to_doc(), stored);
         assert_eq!(
             stored
-                .masked()
+                .masked(Utc::now())
                 .delivery_targets
                 .unwrap()
                 .http

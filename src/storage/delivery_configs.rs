@@ -68,7 +68,7 @@ impl ConfigNow {
         policy: &DeliveryPolicyDoc,
         disabled_targets: Map<String, Value>,
     ) -> ConfigNow {
-        let targets = DeliveryTargets::parse("DeliveryTargets", targets).map_err(|invalid| {
+        let targets = DeliveryTargets::parse_stored("DeliveryTargets", targets).map_err(|invalid| {
             let reason = invalid.0.first().map(|i| i.message.as_str()).unwrap_or("invalid");
             format!("DeliveryConfig {id} is invalid: {reason}")
         });

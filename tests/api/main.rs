@@ -24,6 +24,7 @@ mod processes;
 mod rate_limits;
 mod records;
 mod schema;
+mod secret_rotation;
 mod test_deliveries;
 mod tracking_events;
 mod triggers;

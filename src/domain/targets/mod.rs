@@ -3,15 +3,17 @@
 //! is the validated form the delivery engine uses. Secrets are kept in the document as given and
 //! only ever shown to API readers through [`DeliveryTargetsDoc::masked`]. Validating each kind
 //! of target, field by field, is in `parse`; the choice of body for an Http target in
-//! `payload_format`.
+//! `payload_format`; the Http Secret's rotation in `rotation`.
 
 mod kind;
 mod parse;
 mod payload_format;
+mod rotation;
 mod secrets;
 
 pub use kind::{TargetKey, TargetKind};
 pub use payload_format::PayloadFormat;
+pub use rotation::{generate_secret, GracePeriod, PreviousSecret, RotationRefused, SecretRotation, SecretRotationDoc};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -60,6 +62,10 @@ pub struct HttpTargetDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<PayloadFormat>)]
     pub payload_format: Option<String>,
+    /// Read-only (ignored on writes), shown while a rotation is in progress: the Secret this one
+    /// replaced still signs beside it until `PreviousExpiresAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_rotation: Option<SecretRotationDoc>,
 }
 
 /// Sitecore Send's website tracker.
@@ -112,6 +118,9 @@ pub struct HttpTarget {
     /// As given; `None` (not given) sends the default, [`PayloadFormat::Hydrated`], and keeps
     /// the stored document as it was.
     pub payload_format: Option<PayloadFormat>,
+    /// The Secret this one replaced, while it signs beside it: only ever set from storage or by
+    /// a rotation, never from a request.
+    pub previous_secret: Option<PreviousSecret>,
 }
 
 impl HttpTarget {
@@ -206,6 +215,7 @@ impl DeliveryTargets {
                     .as_ref()
                     .map(|h| h.value.expose_secret().to_owned()),
                 payload_format: t.payload_format.map(|f| f.as_str().to_owned()),
+                secret_rotation: t.previous_secret.as_ref().map(PreviousSecret::to_doc),
             }),
             send_event: self.send_event.as_ref().map(|t| SendEventTargetDoc {
                 site_id: Some(t.site_id.to_string()),

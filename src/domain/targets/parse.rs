@@ -49,6 +49,9 @@ impl HttpTarget {
             secret: secret.flatten(),
             custom_auth_header: custom_auth_header.flatten(),
             payload_format: payload_format.flatten(),
+            // Never from the document: a request may carry a SecretRotation, which is read-only.
+            // Storage's is restored by `DeliveryTargets::restore_rotation`.
+            previous_secret: None,
         })
     }
 }
@@ -211,7 +214,7 @@ fn required_secret(field: &str, value: Option<&str>) -> Result<SecretString, Inv
     optional_secret(field, value)?.ok_or_else(|| Invalid::required(field))
 }
 
-fn optional_secret(field: &str, value: Option<&str>) -> Result<Option<SecretString>, Invalid> {
+pub(super) fn optional_secret(field: &str, value: Option<&str>) -> Result<Option<SecretString>, Invalid> {
     match value {
         None | Some("") => Ok(None),
         Some(MASK) => Err(Invalid::new(

@@ -1,15 +1,19 @@
 //! Secrets in a DeliveryTargets document are write-only: API readers see them masked, and a
-//! document sent back with the mask keeps the stored secret.
+//! document sent back with the mask keeps the stored secret. A Secret being rotated out is not
+//! even masked: readers see only until when it signs.
+
+use chrono::{DateTime, Utc};
 
 use super::{DeliveryTargetsDoc, MASK};
 
 impl DeliveryTargetsDoc {
-    /// The same document with every secret replaced by [`MASK`]: what API readers see.
-    pub fn masked(&self) -> Self {
+    /// The same document with every secret replaced by [`MASK`]: what API readers see at `now`.
+    pub fn masked(&self, now: DateTime<Utc>) -> Self {
         let mut doc = self.clone();
         if let Some(http) = &mut doc.http {
             mask(&mut http.secret);
             mask(&mut http.custom_auth_header_value);
+            http.secret_rotation = http.secret_rotation.as_ref().and_then(|r| r.for_readers(now));
         }
         if let Some(discover) = &mut doc.discover_event {
             mask(&mut discover.api_key);

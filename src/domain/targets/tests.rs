@@ -140,7 +140,7 @@ fn defaults_fill_vendor_endpoints() {
 fn secrets_are_masked_for_readers_and_restored_from_the_mask() {
     let mut stored = http("https://x.test");
     stored.http.as_mut().unwrap().secret = Some("s3cret".into());
-    let masked = stored.masked();
+    let masked = stored.masked(chrono::Utc::now());
     assert_eq!(masked.http.as_ref().unwrap().secret.as_deref(), Some(MASK));
     assert!(!serde_json::to_string(&masked).unwrap().contains("s3cret"));
 
