@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 use utoipa::ToSchema;
 
 use super::handoff::{self, Handoff, Taken};
@@ -85,8 +85,11 @@ struct Prepared {
 /// and nothing of it is kept, not even its entities; the others are read again without it. A
 /// key taken by another process between the read and the write fails the write, and the batch
 /// is accepted again in a new transaction.
+///
+/// `conn` is the writer's own. After an error it may hold a transaction sqlx does not know of
+/// (`BEGIN` ran, the locks failed): the caller must not use it again.
 pub(super) async fn accept_together(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     triggers: &[&Trigger],
     now: DateTime<Utc>,
     handoff: Option<&dyn Handoff>,
@@ -102,25 +105,17 @@ pub(super) async fn accept_together(
         })
         .collect();
     let mut answers: Vec<Option<Accepted>> = triggers.iter().map(|_| None).collect();
-    let mut conn = pool.acquire().await?;
     let stored = loop {
-        let begun = conn.begin_with(statements::begin_locking(&shoppers)).await;
-        let mut tx = match begun {
-            Ok(tx) => tx,
-            // BEGIN may have run and the locks failed, leaving a transaction sqlx does not
-            // count as begun: the connection is closed below rather than given back.
-            Err(err) => break Err(err),
-        };
+        let mut tx = conn.begin_with(statements::begin_locking(&shoppers)).await?;
         match store_pending(&mut tx, triggers, &mut answers, now, lease).await? {
             Some(stored) => {
                 tx.commit().await?;
-                break Ok(stored);
+                break stored;
             }
             // The failed write ended the transaction; the repeat reads as one next time.
             None => tx.rollback().await?,
         }
     };
-    let stored = stored.inspect_err(|_| conn.close_on_drop())?;
     if !stored.is_empty() {
         hand_over(triggers, stored, &mut answers, handoff);
     }

@@ -165,7 +165,7 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, crate::config::Config
 /// the writers' own statements. A connection in steady use is proven by its last statement; one
 /// that failed since (the database restarted under load) fails its next statement, which is
 /// answered like any lost connection (a trigger gets 503, nothing stored) and closed.
-const CHECK_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const CHECK_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn lazy_pool(settings: &DatabaseSettings, size: u32, options: PgConnectOptions) -> PgPool {
     PgPoolOptions::new()

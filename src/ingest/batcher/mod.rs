@@ -19,8 +19,10 @@ mod footprint;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 use super::accept::{accept_together, Accepted};
@@ -28,7 +30,7 @@ use super::{Handoff, IngestError};
 use crate::clock::Clock;
 use crate::config::IngestSettings;
 use crate::domain::trigger::Trigger;
-use crate::storage::{unavailable, StorageError};
+use crate::storage::{unavailable, StorageError, CHECK_IF_IDLE_FOR};
 use footprint::{joining, Footprint, Held};
 
 /// Hands triggers to the writer tasks; cheap to share between request handlers.
@@ -59,6 +61,8 @@ impl Ingester {
         for _ in 0..settings.writers {
             let writer = Writer {
                 pool: pool.clone(),
+                conn: None,
+                last_used: Instant::now(),
                 clock: clock.clone(),
                 handoff: handoff.clone(),
             };
@@ -155,11 +159,17 @@ impl Gatherer {
 /// What one writer task accepts triggers with.
 struct Writer {
     pool: PgPool,
+    /// The writer's connection, kept from batch to batch: given back to the pool after each,
+    /// it was returned by a task of its own, and the next batch often waited for that task to
+    /// run before it could take it again. Taken anew after an error; checked first when it sat
+    /// idle, as the pool checks its own.
+    conn: Option<PoolConnection<Postgres>>,
+    last_used: Instant,
     clock: Clock,
     handoff: Option<Arc<dyn Handoff>>,
 }
 
-async fn write_batches(shared: Arc<Shared>, writer: Writer, max: usize) {
+async fn write_batches(shared: Arc<Shared>, mut writer: Writer, max: usize) {
     loop {
         let mut batch = shared.gatherer.lock().await.next_batch(&shared, max).await;
         if batch.is_empty() {
@@ -181,7 +191,7 @@ impl Writer {
     /// other than the database being unreachable, each trigger is tried again on its own, so
     /// that one trigger's failure (a document that cannot be read back, a constraint) is only
     /// its own: its neighbours are accepted or refused on their own merits.
-    async fn write_batch(&self, batch: Vec<Submission>) {
+    async fn write_batch(&mut self, batch: Vec<Submission>) {
         let triggers: Vec<&Trigger> = batch.iter().map(|s| &s.trigger).collect();
         match self.accept(&triggers).await {
             Ok(accepted) => {
@@ -218,7 +228,26 @@ impl Writer {
         }
     }
 
-    async fn accept(&self, triggers: &[&Trigger]) -> Result<Vec<Accepted>, sqlx::Error> {
-        accept_together(&self.pool, triggers, self.clock.now(), self.handoff.as_deref()).await
+    async fn accept(&mut self, triggers: &[&Trigger]) -> Result<Vec<Accepted>, sqlx::Error> {
+        if self.last_used.elapsed() >= CHECK_IF_IDLE_FOR {
+            if let Some(conn) = &mut self.conn {
+                if conn.ping().await.is_err() {
+                    self.conn = None;
+                }
+            }
+        }
+        self.last_used = Instant::now();
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.pool.acquire().await?),
+        };
+        let accepted = accept_together(conn, triggers, self.clock.now(), self.handoff.as_deref()).await;
+        if accepted.is_err() {
+            // It may be lost, or hold a transaction sqlx does not know of: closed, not reused.
+            if let Some(mut conn) = self.conn.take() {
+                conn.close_on_drop();
+            }
+        }
+        accepted
     }
 }
