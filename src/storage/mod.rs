@@ -94,9 +94,11 @@ pub fn unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         // 55P03: a lock not had within `lock_timeout` (another instance holds a shopper).
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code == "55P03" || ["08", "53", "57"].iter().any(|class| code.starts_with(class))),
+        // 3D000 and class 28, met on connecting: the database named is gone (dropped, or not
+        // restored yet) or refuses the credentials (rotated). Nothing ran.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code == "55P03" || code == "3D000" || ["08", "28", "53", "57"].iter().any(|class| code.starts_with(class))
+        }),
         _ => false,
     }
 }

@@ -1,6 +1,7 @@
 //! Faults inside: stored documents that cannot be read back (written before such documents were
 //! refused) and database connections cut mid-request. Each stays with the request or delivery
-//! it belongs to; neighbours are unaffected, and nothing half-done is kept.
+//! it belongs to; neighbours are unaffected, and nothing half-done is kept. A database gone
+//! from under a running server is a 503, as an unreachable one is.
 
 use std::time::Duration;
 
@@ -172,4 +173,42 @@ async fn a_database_connection_cut_mid_request_is_a_503_and_stores_nothing() {
     let retried = app.trigger(trigger).await;
     assert_eq!(retried.status, StatusCode::ACCEPTED, "{:?}", retried.body);
     assert_eq!(app.count("events").await, 1);
+}
+
+#[tokio::test]
+async fn a_database_dropped_under_a_running_server_is_a_503_not_a_500() {
+    let app = TestApp::spawn().await;
+    app.create_delivery_config("hooks").await;
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let server = PgPool::connect(&format!("{}/postgres", crate::helpers::server_url()))
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&server)
+        .await
+        .unwrap();
+
+    // A connection the drop cut is lost on its next use; after that, new ones are refused.
+    let trigger = json!({"EventType": "OrderSubmitted", "ClientID": "storefront", "OrderID": "PO1"});
+    for _ in 0..2 {
+        let replies = [
+            app.trigger(trigger.clone()).await,
+            app.get("/v1/integrations/deliveryconfig/hooks").await,
+        ];
+        for reply in replies {
+            assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", reply.body);
+            assert_eq!(reply.error_code(), "ServiceUnavailable");
+            assert_eq!(reply.headers["retry-after"], "1");
+        }
+    }
+    for reply in [
+        app.trigger(trigger).await,
+        app.get("/v1/integrations/deliveryconfig/hooks").await,
+    ] {
+        let message = reply.body["Errors"][0]["Message"].as_str().unwrap().to_owned();
+        assert!(message.contains("refuses Trackway's connections"), "{message}");
+    }
 }
