@@ -41,6 +41,8 @@ pub struct ApiError {
     cause: Option<anyhow::Error>,
     /// Seconds for a `Retry-After` header.
     retry_after: Option<u32>,
+    /// The methods for an `Allow` header (a 405).
+    allow: Option<String>,
     /// Close the connection after the response (the request's body was not read to its end).
     close: bool,
 }
@@ -56,6 +58,7 @@ impl ApiError {
             }],
             cause: None,
             retry_after: None,
+            allow: None,
             close: false,
         }
     }
@@ -93,6 +96,7 @@ impl ApiError {
             errors,
             cause: None,
             retry_after: None,
+            allow: None,
             close: false,
         }
     }
@@ -115,13 +119,16 @@ impl ApiError {
         )
     }
 
-    pub fn method_not_allowed(method: &str, path: &str) -> Self {
-        ApiError::new(
+    /// `allow` lists the methods the path takes, for the `Allow` header.
+    pub fn method_not_allowed(method: &str, path: &str, allow: Option<String>) -> Self {
+        let mut error = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::MethodNotAllowed,
             format!("{method} is not allowed on {path}."),
             None,
-        )
+        );
+        error.allow = allow;
+        error
     }
 
     pub fn unauthorized(code: ErrorCode, message: &str) -> Self {
@@ -200,6 +207,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(seconds) = self.retry_after {
             response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Some(allow) = &self.allow {
+            response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
         }
         if self.close {
             response.force_close();

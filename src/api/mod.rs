@@ -90,9 +90,13 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::route_not_found(req.path()))
 }
 
-/// The 405 for a known path and a method it does not take.
+/// The 405 for a known path and a method it does not take, with the methods it does take
+/// (`Allow`, which RFC 9110 requires of a 405).
 pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::method_not_allowed(req.method().as_str(), req.path()))
+    let allowed = req
+        .match_pattern()
+        .and_then(|pattern| openapi::allowed_methods().get(&pattern).cloned());
+    Err(ApiError::method_not_allowed(req.method().as_str(), req.path(), allowed))
 }
 
 /// Middleware: one log line per request, with its outcome and duration — refusals by the

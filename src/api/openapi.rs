@@ -5,6 +5,7 @@
 //! and [`PathIds`] states the rule every ID in a path follows.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
 use utoipa::openapi::header::HeaderBuilder;
@@ -215,6 +216,35 @@ pub fn path_templates() -> Vec<String> {
     let mut paths: Vec<String> = ApiDoc::openapi().paths.paths.into_keys().collect();
     paths.push("/openapi.yaml".to_owned());
     paths
+}
+
+/// The methods each documented path template takes, as an `Allow` header lists them: one
+/// source for the spec and for the 405s' `Allow`.
+pub fn allowed_methods() -> &'static BTreeMap<String, String> {
+    static ALLOWED: LazyLock<BTreeMap<String, String>> = LazyLock::new(|| {
+        let methods = |item: &PathItem| {
+            let taken = [
+                ("GET", &item.get),
+                ("PUT", &item.put),
+                ("POST", &item.post),
+                ("DELETE", &item.delete),
+                ("PATCH", &item.patch),
+            ];
+            let names: Vec<&str> = taken
+                .iter()
+                .filter(|(_, op)| op.is_some())
+                .map(|(name, _)| *name)
+                .collect();
+            names.join(", ")
+        };
+        ApiDoc::openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| (path.clone(), methods(item)))
+            .collect()
+    });
+    &ALLOWED
 }
 
 pub async fn serve_yaml() -> HttpResponse {

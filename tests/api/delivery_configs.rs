@@ -369,6 +369,7 @@ async fn unknown_routes_and_methods_get_json_errors() {
     let reply = app.call(Method::DELETE, PATH, Some(Role::FullAccess), None).await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.error_code(), "MethodNotAllowed");
+    assert_eq!(reply.headers["allow"], "GET, POST");
 }
 
 #[tokio::test]

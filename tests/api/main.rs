@@ -17,6 +17,7 @@ mod http_formats;
 mod in_arrival_order;
 mod instances;
 mod lists;
+mod methods;
 mod network_guard;
 mod ordered;
 mod overlay;
