@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, PgPool, Postgres};
+use sqlx::{PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 use super::accept::{accept_together, Accepted};
@@ -161,8 +161,8 @@ struct Writer {
     pool: PgPool,
     /// The writer's connection, kept from batch to batch: given back to the pool after each,
     /// it was returned by a task of its own, and the next batch often waited for that task to
-    /// run before it could take it again. Taken anew after an error; checked first when it sat
-    /// idle, as the pool checks its own.
+    /// run before it could take it again. Given back when it sat idle (the pool then checks it
+    /// on the way out again), and closed after an error.
     conn: Option<PoolConnection<Postgres>>,
     last_used: Instant,
     clock: Clock,
@@ -230,11 +230,8 @@ impl Writer {
 
     async fn accept(&mut self, triggers: &[&Trigger]) -> Result<Vec<Accepted>, sqlx::Error> {
         if self.last_used.elapsed() >= CHECK_IF_IDLE_FOR {
-            if let Some(conn) = &mut self.conn {
-                if conn.ping().await.is_err() {
-                    self.conn = None;
-                }
-            }
+            // Idle: back to the pool, which checks it (and retires it when old) on the way out.
+            self.conn = None;
         }
         self.last_used = Instant::now();
         let conn = match &mut self.conn {
