@@ -230,15 +230,10 @@ pub(super) fn shoppers(trigger: &Trigger) -> Vec<String> {
 /// else its order. One of [`shoppers`]: the batch holds its lock while its deliveries take their
 /// places, so a later batch about the shopper places its own after them.
 fn ordered_by(trigger: &Trigger) -> Option<String> {
-    let user = trigger
-        .user_id
-        .clone()
-        .or_else(|| trigger.user.as_ref().map(|u| u.id.clone()))
-        .or_else(|| trigger.order.as_ref().and_then(|o| o.reference("FromUserID")));
-    let order = trigger.order_id.as_ref().or(trigger.order.as_ref().map(|o| &o.id));
-    user.map(|id| format!("user/{id}"))
-        .or_else(|| trigger.anonymous_id.as_ref().map(|id| format!("anonymous/{id}")))
-        .or_else(|| order.map(|id| format!("order/{id}")))
+    let shoppers = shoppers(trigger);
+    ["user/", "anonymous/", "order/"]
+        .into_iter()
+        .find_map(|kind| shoppers.iter().find(|name| name.starts_with(kind)).cloned())
 }
 
 /// The entities a trigger carries, to be written.
@@ -281,7 +276,12 @@ fn prepare(
 ) -> Prepared {
     let event_id = new_event_id();
     let (payload, missing) = hydration::hydrate(&event_id, trigger, now, &read.snapshot, &read.user);
-    let shopper = ordered_by(trigger).map(|name| statements::lock_key(&name));
+    // Only deliveries to an ordered target need their shopper's key.
+    let ordered = read.matches.iter().any(|m| m.policy.ordered == Some(true));
+    let shopper = ordered
+        .then(|| ordered_by(trigger))
+        .flatten()
+        .map(|name| statements::lock_key(&name));
     let (deliveries, taken) = new_deliveries(read.matches, shopper, lease);
     let out = TriggerOut {
         id: event_id.clone(),

@@ -159,8 +159,9 @@ struct DeliveryRow<'a> {
 /// Each delivery with its event's ID, created at `now`: failed at once when its target is
 /// disabled, else pending, and leased with its first attempt begun when the workers took it.
 /// One about a shopper (to an `Ordered` target) takes its place after the shopper's earlier
-/// ones: the batch's number, drawn once while the batch holds the shopper's lock, then its
-/// event's place in the batch (up to `ingest.max_batch`, 1,000, well within 2^20).
+/// ones: the batch's number, drawn once (only by a batch that has such a delivery) while the
+/// batch holds the shopper's lock, then its event's place in the batch (up to
+/// `ingest.max_batch`, 1,000, well within 2^20).
 fn insert_deliveries(
     params: &mut Params,
     deliveries: &[DeliveryRow<'_>],
