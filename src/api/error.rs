@@ -222,13 +222,11 @@ impl ResponseError for ApiError {
 /// the request was stored, and it may be sent again.
 fn database_unavailable(err: &sqlx::Error) -> ApiError {
     tracing::warn!(error = %err, "database unavailable");
-    let refused = err
-        .as_database_error()
-        .and_then(|db| db.code())
-        .is_some_and(|code| code == "3D000" || code.starts_with("28"));
     let message = match err {
         sqlx::Error::PoolTimedOut => "The database is not answering in time; nothing was stored. Retry shortly.",
-        _ if refused => "The database refuses Trackway's connections; nothing was stored. Retry shortly.",
+        _ if storage::connection_refused(err) => {
+            "The database refuses Trackway's connections; nothing was stored. Retry shortly."
+        }
         _ => "The connection to the database was lost before the request completed; nothing was stored. Retry shortly.",
     };
     ApiError::unavailable(message).with_retry_after(1)

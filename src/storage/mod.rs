@@ -94,13 +94,23 @@ pub fn unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         // 55P03: a lock not had within `lock_timeout` (another instance holds a shopper).
-        // 3D000 and class 28, met on connecting: the database named is gone (dropped, or not
-        // restored yet) or refuses the credentials (rotated). Nothing ran.
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code == "55P03" || code == "3D000" || ["08", "28", "53", "57"].iter().any(|class| code.starts_with(class))
-        }),
+        sqlx::Error::Database(db) => {
+            connection_refused(err)
+                || db.code().is_some_and(|code| {
+                    code == "55P03" || ["08", "53", "57"].iter().any(|class| code.starts_with(class))
+                })
+        }
         _ => false,
     }
+}
+
+/// Whether the database refused the connection, met on connecting, before anything ran: the
+/// database named is gone (3D000: dropped, or not restored yet) or the credentials are refused
+/// (class 28: rotated).
+pub fn connection_refused(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "3D000" || code.starts_with("28"))
 }
 
 /// Turns a constraint violation into the error a client can act on. `id` is the row written,
